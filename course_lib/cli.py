@@ -1,0 +1,139 @@
+"""The `course` command (also `python -m course_lib`).
+
+    course doctor                      what this machine has, and whether the course can run
+    course data list|fetch|verify|path datasets and where they come from
+    course run [CHAPTER ...] [--fast]  execute chapter notebooks headless, in a copy
+    course lab [JUPYTER ARGS ...]      JupyterLab on chapters/ (what `make lab` starts)
+    course grade ...                   check exercises (students) or grade a class (instructors)
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+
+def _cmd_doctor(args: argparse.Namespace) -> int:
+    from course_lib.doctor import run_doctor
+
+    return run_doctor()
+
+
+def _cmd_data(args: argparse.Namespace) -> int:
+    from course_lib import data
+
+    if args.data_command == "list":
+        for name in data.datasets():
+            info = data.describe(name)
+            print(f"{name:15s} {info['source']:12s} {info.get('path') or ''}")
+        return 0
+    if args.data_command == "path":
+        print(data.path(args.name))
+        return 0
+    if args.data_command == "fetch":
+        try:
+            print(data.fetch(args.name))
+        except data.DatasetUnavailable as error:
+            print(f"error: {error}", file=sys.stderr)
+            return 1
+        return 0
+    # verify
+    results = data.verify(args.name)
+    bad = 0
+    for result in results:
+        status = "ok" if result["ok"] else "BAD"
+        bad += not result["ok"]
+        print(f"{status:4s} {result['name']:15s} {result['path']}  {result.get('reason', '')}")
+    if not results:
+        print("nothing to verify: no local copy or cached file found")
+    return 1 if bad else 0
+
+
+def _cmd_run(args: argparse.Namespace) -> int:
+    from course_lib.notebooks import run_chapters
+
+    return run_chapters(args.chapters, fast=args.fast, timeout=args.timeout, output_dir=args.output_dir)
+
+
+def _cmd_lab(args: argparse.Namespace) -> int:
+    from course_lib.notebooks import start_lab
+
+    return start_lab(args.jupyter_args)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="course",
+        description="The deep-learning course: check your set-up, data, notebooks and exercises.",
+    )
+    commands = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+
+    doctor = commands.add_parser(
+        "doctor",
+        help="show versions, backend, GPUs and data sources; exit 1 if the course cannot run",
+        description="Show versions, Keras backend, GPUs, where each dataset would come from, "
+        "and whether the cache is writable. Exit code 1 if the course cannot run.",
+    )
+    doctor.set_defaults(func=_cmd_doctor)
+
+    data_parser = commands.add_parser(
+        "data", help="list, fetch, verify datasets", description="Datasets used by the course."
+    )
+    data_commands = data_parser.add_subparsers(dest="data_command", metavar="ACTION", required=True)
+    data_commands.add_parser("list", help="each dataset and where it would come from now")
+    fetch = data_commands.add_parser("fetch", help="download (or copy) a dataset into the cache")
+    fetch.add_argument("name", help="dataset name, e.g. mnist")
+    verify = data_commands.add_parser("verify", help="check sha256 of local and cached files")
+    verify.add_argument("name", nargs="?", default=None, help="one dataset (default: all)")
+    path = data_commands.add_parser("path", help="print the file a dataset is read from")
+    path.add_argument("name", help="dataset name, e.g. mnist")
+    data_parser.set_defaults(func=_cmd_data)
+
+    run = commands.add_parser(
+        "run",
+        help="execute chapter notebooks headless (in a copy)",
+        description="Execute chapter notebooks top to bottom in a copy (your notebooks are never "
+        "modified) and print a summary table. CHAPTER is a number (00, 3) or a file name.",
+    )
+    run.add_argument("chapters", nargs="*", metavar="CHAPTER", help="chapters to run (default: all)")
+    run.add_argument("--fast", action="store_true", help="small data, few epochs (COURSE_FAST=1)")
+    run.add_argument("--timeout", type=int, default=600, help="seconds per cell (default 600)")
+    run.add_argument(
+        "--output-dir", default=None, help="where executed copies go (default: a new temporary folder)"
+    )
+    run.set_defaults(func=_cmd_run)
+
+    lab = commands.add_parser(
+        "lab",
+        help="start JupyterLab on chapters/",
+        description="Start JupyterLab on the chapters folder. Extra arguments go to jupyter lab, "
+        "e.g. `course lab --no-browser --port 8899`.",
+    )
+    lab.add_argument("jupyter_args", nargs=argparse.REMAINDER, help="arguments for jupyter lab")
+    lab.set_defaults(func=_cmd_lab)
+
+    from course_lib.grading.command import add_grade_arguments, run_grade_command
+
+    grade = commands.add_parser(
+        "grade",
+        help="check your exercises, or grade a class (--submissions)",
+        description="Students: grade exercises/ and print a table per exercise. Instructors: grade "
+        "a folder of submissions into a gradebook (see README, 'Grading').",
+    )
+    add_grade_arguments(grade)
+    grade.set_defaults(func=run_grade_command)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        return int(args.func(args) or 0)
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,154 @@
+"""Run chapter notebooks headless (`course run`) and start JupyterLab (`course lab`)."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+PACKAGE_DIR = Path(__file__).resolve().parent
+COURSE_ROOT = PACKAGE_DIR.parent
+CHAPTERS_DIR = COURSE_ROOT / "chapters"
+
+
+@dataclass
+class ChapterResult:
+    """Outcome of one executed chapter."""
+
+    chapter: str
+    status: str  # "ok" or "failed"
+    seconds: float
+    first_error: str = ""
+    output: Path | None = None
+
+
+def find_chapters(selection: list[str] | None = None, chapters_dir: Path = CHAPTERS_DIR) -> list[Path]:
+    """Chapter notebooks matching `selection` ("00", "3", "02_mlp", a file name); all when empty.
+
+    Raises:
+        ValueError: when a selection matches no chapter (the message lists the chapters).
+    """
+    notebooks = sorted(chapters_dir.glob("[0-9][0-9]_*.ipynb"))
+    if not selection:
+        return notebooks
+    chosen: list[Path] = []
+    for item in selection:
+        key = Path(item).name
+        if key.isdigit():
+            key = f"{int(key):02d}_"
+        matches = [nb for nb in notebooks if nb.name.startswith(key) or nb.name == key]
+        if not matches:
+            names = ", ".join(nb.stem for nb in notebooks) or "none found"
+            raise ValueError(f"no chapter matches {item!r}; chapters: {names}")
+        chosen.extend(nb for nb in matches if nb not in chosen)
+    return chosen
+
+
+def _first_error(error: Exception) -> str:
+    text = str(getattr(error, "ename", "") or type(error).__name__)
+    value = getattr(error, "evalue", "") or str(error).strip().splitlines()[-1:]
+    if isinstance(value, list):
+        value = value[0] if value else ""
+    return f"{text}: {value}"[:200]
+
+
+def execute_notebook(source: Path, destination: Path, timeout: int = 600, progress: bool = True) -> None:
+    """Execute `source` top to bottom and write the executed copy to `destination`.
+
+    The kernel's working directory is the chapter folder, so relative paths behave as in
+    JupyterLab. `source` is never written to.
+    """
+    import nbformat
+    from nbclient import NotebookClient
+    from tqdm.auto import tqdm
+
+    notebook = nbformat.read(source, as_version=4)
+    client = NotebookClient(
+        notebook, timeout=timeout, kernel_name="python3", resources={"metadata": {"path": str(source.parent)}}
+    )
+    code_cells = [i for i, cell in enumerate(notebook.cells) if cell.cell_type == "code"]
+    bar = tqdm(total=len(code_cells), desc=source.stem, unit="cell", disable=not progress, leave=False)
+    try:
+        with client.setup_kernel():
+            for index in code_cells:
+                client.execute_cell(notebook.cells[index], index)
+                bar.update()
+    finally:
+        bar.close()
+        nbformat.write(notebook, destination)
+
+
+def run_chapters(
+    selection: list[str] | None,
+    fast: bool = False,
+    timeout: int = 600,
+    output_dir: str | os.PathLike | None = None,
+) -> int:
+    """`course run`: execute chapters in copies and print a summary table. Returns an exit code."""
+    try:
+        notebooks = find_chapters(selection)
+    except ValueError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+    if not notebooks:
+        print(f"error: no chapter notebooks in {CHAPTERS_DIR}", file=sys.stderr)
+        return 2
+    if fast:
+        os.environ["COURSE_FAST"] = "1"
+    out = Path(output_dir) if output_dir else Path(tempfile.mkdtemp(prefix="course-run-"))
+    out.mkdir(parents=True, exist_ok=True)
+    results: list[ChapterResult] = []
+    for notebook in notebooks:
+        destination = out / notebook.name
+        if destination.resolve() == notebook.resolve():
+            print("error: --output-dir must not be the chapters folder", file=sys.stderr)
+            return 2
+        start = time.perf_counter()
+        try:
+            execute_notebook(notebook, destination, timeout=timeout)
+            result = ChapterResult(notebook.stem, "ok", time.perf_counter() - start, output=destination)
+        except Exception as error:  # report every chapter, then the table
+            result = ChapterResult(
+                notebook.stem, "failed", time.perf_counter() - start, _first_error(error), destination
+            )
+        results.append(result)
+    print(format_summary(results))
+    print(f"executed copies: {out}")
+    return 0 if all(r.status == "ok" for r in results) else 1
+
+
+def format_summary(results: list[ChapterResult]) -> str:
+    """A plain-text table: chapter, status, seconds, first error."""
+    width = max([len("chapter")] + [len(r.chapter) for r in results])
+    lines = [f"{'chapter':{width}s}  status  seconds  first error"]
+    lines.append("-" * len(lines[0]) + "-" * 10)
+    for r in results:
+        lines.append(f"{r.chapter:{width}s}  {r.status:6s}  {r.seconds:7.1f}  {r.first_error}")
+    return "\n".join(lines)
+
+
+def lab_command(jupyter_args: list[str]) -> list[str]:
+    """The jupyter-lab command line `course lab` runs."""
+    jupyter = shutil.which("jupyter", path=str(Path(sys.executable).parent)) or "jupyter"
+    command = [jupyter, "lab", f"--notebook-dir={CHAPTERS_DIR}"]
+    if hasattr(os, "geteuid") and os.geteuid() == 0 and "--allow-root" not in jupyter_args:
+        command.append("--allow-root")  # containers and CI run as root
+    return command + list(jupyter_args)
+
+
+def start_lab(jupyter_args: list[str]) -> int:
+    """`course lab`: start JupyterLab on the chapters folder (blocks until it stops)."""
+    if not CHAPTERS_DIR.is_dir():
+        print(f"error: chapters folder not found at {CHAPTERS_DIR}", file=sys.stderr)
+        return 2
+    env = dict(os.environ)
+    env.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+    try:
+        return subprocess.call(lab_command(jupyter_args), env=env)
+    except KeyboardInterrupt:
+        return 0

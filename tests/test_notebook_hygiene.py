@@ -1,0 +1,53 @@
+"""What students see stored in the committed notebooks: clean, ordered, small."""
+
+import json
+import re
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+NOTEBOOKS = sorted((ROOT / "chapters").glob("*.ipynb"))
+MACHINE_PATH = re.compile(r"(/root/|/home/\w+|/tmp/|/Users/\w+|[A-Z]:\\\\Users)")
+
+
+def _code_cells(path):
+    notebook = json.loads(path.read_text(encoding="utf-8"))
+    return notebook, [cell for cell in notebook["cells"] if cell["cell_type"] == "code"]
+
+
+def test_chapters_exist():
+    names = [path.name for path in NOTEBOOKS]
+    assert "00_getting_started.ipynb" in names
+    for name in names:
+        assert re.fullmatch(r"\d\d_[a-z0-9_]+\.ipynb", name), f"{name}: chapters are named NN_topic.ipynb"
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.name)
+def test_stored_outputs_are_clean(path):
+    _, cells = _code_cells(path)
+    for index, cell in enumerate(cells):
+        for output in cell.get("outputs", []):
+            where = f"{path.name} code cell {index}"
+            assert output["output_type"] != "error", f"{where}: stored error output"
+            assert output.get("name") != "stderr", f"{where}: stored stderr output"
+            text = json.dumps(output.get("text", "")) + json.dumps(output.get("data", {}).get("text/plain", ""))
+            assert not MACHINE_PATH.search(text), f"{where}: machine path in output"
+            assert str(ROOT) not in text, f"{where}: repository path in output"
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.name)
+def test_executed_in_order(path):
+    _, cells = _code_cells(path)
+    counts = [cell["execution_count"] for cell in cells]
+    assert None not in counts, f"{path.name}: some code cells were not executed"
+    assert counts == list(range(1, len(counts) + 1)), f"{path.name}: execution counts {counts}"
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.name)
+def test_small_and_set_up(path):
+    assert path.stat().st_size < 1_500_000, f"{path.name} is too big; shrink its figures"
+    notebook, cells = _code_cells(path)
+    assert notebook["metadata"]["kernelspec"]["name"] == "python3"
+    first = "".join(cells[0]["source"])
+    assert "course_lib.setup(" in first, f"{path.name}: first code cell must call course_lib.setup()"
