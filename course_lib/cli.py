@@ -105,12 +105,12 @@ def build_parser() -> argparse.ArgumentParser:
 
     lab = commands.add_parser(
         "lab",
+        usage="course lab [-h] [JUPYTER_ARGS ...]",
         help="start JupyterLab on chapters/",
         description="Start JupyterLab on the chapters folder. Extra arguments go to jupyter lab, "
         "e.g. `course lab --no-browser --port 8899`.",
     )
-    lab.add_argument("jupyter_args", nargs=argparse.REMAINDER, help="arguments for jupyter lab")
-    lab.set_defaults(func=_cmd_lab)
+    lab.set_defaults(func=_cmd_lab, jupyter_args=[])
 
     from course_lib.grading.command import add_grade_arguments, run_grade_command
 
@@ -127,7 +127,10 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
-    args = parser.parse_args(argv)
+    args, extra = parser.parse_known_args(argv)
+    if extra and args.command != "lab":
+        parser.error(f"unrecognized arguments: {' '.join(extra)}")
+    args.jupyter_args = extra  # `course lab` passes unknown arguments on to jupyter lab
     try:
         return int(args.func(args) or 0)
     except KeyboardInterrupt:

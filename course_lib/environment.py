@@ -127,7 +127,7 @@ def summary_line(keras_module=None) -> str:
     return " | ".join(parts)
 
 
-def setup(seed: int = DEFAULT_SEED, keras: bool = True, deterministic: bool = True) -> str:
+def setup(seed: int = DEFAULT_SEED, keras: bool = True, deterministic: bool = True) -> None:
     """Prepare a notebook: quiet logs, versions, seeds, plot style. Prints one summary line.
 
     Args:
@@ -135,8 +135,7 @@ def setup(seed: int = DEFAULT_SEED, keras: bool = True, deterministic: bool = Tr
         keras: import Keras (and its backend) now; chapters that only use NumPy pass False.
         deterministic: ask TensorFlow for deterministic ops (same numbers every run).
 
-    Returns:
-        The summary line, also printed. When no GPU is found, a hint says how to get one.
+    Prints the summary line and, when Keras finds no GPU, a hint on how to get one.
     """
     quiet_tensorflow()
     import matplotlib
@@ -156,8 +155,6 @@ def setup(seed: int = DEFAULT_SEED, keras: bool = True, deterministic: bool = Tr
     check_versions(modules)
     seed_everything(seed)
     plot_defaults()
-    line = summary_line(keras_module)
-    print(line)
+    print(summary_line(keras_module))
     if keras_module is not None and not accelerators():
         print("No GPU found: everything runs on the CPU (fine for this course; see README 'GPU set-up').")
-    return line

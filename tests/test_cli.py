@@ -37,9 +37,9 @@ def test_doctor_reports_and_passes():
 
 
 def test_lab_arguments_pass_through():
-    parser = cli.build_parser()
-    args = parser.parse_args(["lab", "--no-browser", "--port=1234"])
-    command = notebooks.lab_command(args.jupyter_args)
+    args, extra = cli.build_parser().parse_known_args(["lab", "--no-browser", "--port=1234"])
+    assert args.command == "lab"
+    command = notebooks.lab_command(extra)
     assert command[1] == "lab" and "--no-browser" in command and "--port=1234" in command
     assert any(part.startswith("--notebook-dir=") and part.endswith("chapters") for part in command)
 

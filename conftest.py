@@ -7,12 +7,11 @@ environment) starts.
 import os
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parent
 SHARED_DATA = ROOT.parent / "shared" / "data"
 
 os.environ["COURSE_FAST"] = "1"
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 os.environ.setdefault("TF_ENABLE_ONEDNN_OPTS", "0")
-os.environ.setdefault("MPLBACKEND", "Agg")
 if SHARED_DATA.is_dir():
     os.environ.setdefault("COURSE_DATA_DIR", str(SHARED_DATA))
