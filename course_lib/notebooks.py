@@ -27,13 +27,13 @@ class ChapterResult:
     output: Path | None = None
 
 
-def find_chapters(selection: list[str] | None = None, chapters_dir: Path = CHAPTERS_DIR) -> list[Path]:
+def find_chapters(selection: list[str] | None = None, chapters_dir: Path | None = None) -> list[Path]:
     """Chapter notebooks matching `selection` ("00", "3", "02_mlp", a file name); all when empty.
 
     Raises:
         ValueError: when a selection matches no chapter (the message lists the chapters).
     """
-    notebooks = sorted(chapters_dir.glob("[0-9][0-9]_*.ipynb"))
+    notebooks = sorted((chapters_dir or CHAPTERS_DIR).glob("[0-9][0-9]_*.ipynb"))
     if not selection:
         return notebooks
     chosen: list[Path] = []

@@ -72,4 +72,4 @@ def test_run_executes_copies_and_reports(tmp_path, monkeypatch, capsys):
     assert "01_bad" in table and "failed" in table and "ZeroDivisionError" in table
     assert {p.name: p.read_bytes() for p in chapters.iterdir()} == originals  # never overwritten
     executed = json.loads((tmp_path / "out" / "00_good.ipynb").read_text())
-    assert executed["cells"][0]["outputs"][0]["text"] == "1\n"
+    assert "".join(executed["cells"][0]["outputs"][0]["text"]) == "1\n"
