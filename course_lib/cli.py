@@ -23,9 +23,11 @@ def _cmd_data(args: argparse.Namespace) -> int:
     from course_lib import data
 
     if args.data_command == "list":
+        print(f"{'dataset':15s} {'full data from':20s} {'fast-mode sample':17s} path")
         for name in data.datasets():
             info = data.describe(name)
-            print(f"{name:15s} {info['source']:12s} {info.get('path') or ''}")
+            sample = "shipped" if info.get("sample") else "none"
+            print(f"{name:15s} {info['source']:20s} {sample:17s} {info.get('path') or ''}")
         return 0
     if args.data_command == "path":
         print(data.path(args.name))
@@ -43,7 +45,7 @@ def _cmd_data(args: argparse.Namespace) -> int:
     for result in results:
         status = "ok" if result["ok"] else "BAD"
         bad += not result["ok"]
-        print(f"{status:4s} {result['name']:15s} {result['path']}  {result.get('reason', '')}")
+        print(f"{status:4s} {result['name']:15s} {result['kind']:11s} {result['path']}  {result.get('reason', '')}")
     if not results:
         print("nothing to verify: no local copy or cached file found")
     return 1 if bad else 0
