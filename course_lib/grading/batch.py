@@ -1,0 +1,123 @@
+"""Grade a class: every submission, in parallel children, into a gradebook and feedback files."""
+
+from __future__ import annotations
+
+import csv
+import io
+import os
+import re
+import tempfile
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from course_lib.grading import report
+from course_lib.grading.engine import Exercise, ExerciseResult, Grader
+from course_lib.grading.submissions import Submission, find_submissions, read_submission
+
+
+@dataclass
+class StudentResult:
+    """One student's exercises and flags (``kind``, ``reason``)."""
+
+    student: str
+    exercises: dict[str, ExerciseResult] = field(default_factory=dict)
+    flags: list[tuple[str, str]] = field(default_factory=list)
+
+    @property
+    def total(self) -> float:
+        return sum(r.score for r in self.exercises.values())
+
+    def all_flags(self) -> list[tuple[str, str]]:
+        found = list(self.flags)
+        for name, result in self.exercises.items():
+            found += [(kind, f"{name.split('_')[0]}: {reason}") for kind, reason in result.flags]
+        return found
+
+
+def grade_class(submissions_dir: Path, grader: Grader, exercises: list[Exercise],
+                jobs: int = 1) -> list[StudentResult]:
+    """Grade every submission of ``submissions_dir`` (read in full before any code runs)."""
+    grader.hide.append(str(Path(submissions_dir).resolve()))
+    names = [ex.name for ex in exercises]
+    subs = [read_submission(path, names) for path in find_submissions(submissions_dir)]
+    for ex in exercises:  # the reference runs once, before any student code
+        grader.reference(ex)
+    results = {sub.student: StudentResult(sub.student, flags=list(sub.flags)) for sub in subs}
+    tasks = [(sub, ex) for sub in subs for ex in exercises if ex.name in sub.sources]
+    with ThreadPoolExecutor(max_workers=max(1, jobs)) as pool:
+        graded = pool.map(lambda task: grader.grade(task[1], task[0].sources[task[1].name]), tasks)
+        for (sub, ex), result in zip(tasks, graded, strict=True):
+            results[sub.student].exercises[ex.name] = result
+    for sub in subs:
+        for ex in exercises:
+            if ex.name not in sub.sources:
+                results[sub.student].exercises[ex.name] = _missing(grader, ex, sub)
+    return [results[sub.student] for sub in subs]
+
+
+def _missing(grader: Grader, exercise: Exercise, sub: Submission) -> ExerciseResult:
+    result = ExerciseResult(exercise.name)
+    for item in grader.checks(exercise):
+        result.checks.append(report.missing_check(item, "exercise file missing or unreadable"))
+    return result
+
+
+def gradebook_csv(students: list[StudentResult], exercises: list[Exercise]) -> str:
+    """The gradebook: student, one column per exercise, total, flags (``kind: reason; ...``)."""
+    buffer = io.StringIO()
+    writer = csv.writer(buffer)
+    writer.writerow(["student", *[ex.name for ex in exercises], "total", "flags"])
+    for student in students:
+        scores = [f"{student.exercises[ex.name].score:g}" for ex in exercises]
+        flags = "; ".join(f"{kind}: {reason}" for kind, reason in student.all_flags())
+        writer.writerow([_cell(student.student), *scores, f"{student.total:g}", _cell(flags)])
+    return buffer.getvalue()
+
+
+def _cell(text: str) -> str:
+    """Guard against formula injection when the CSV is opened in a spreadsheet."""
+    return "'" + text if text[:1] in ("=", "+", "-", "@", "\t", "\r") else text
+
+
+def write_atomic(path: Path, text: str, keep_backup: bool = True) -> Path | None:
+    """Write ``text`` to ``path`` atomically; an existing file is first kept as a backup.
+
+    Returns the backup's path (``gradebook.backup-N.csv``) when there was a file to keep.
+    """
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    backup = None
+    if keep_backup and path.exists():
+        number = 1
+        while (candidate := path.with_name(f"{path.stem}.backup-{number}{path.suffix}")).exists():
+            number += 1
+        os.link(path, candidate)
+        backup = candidate
+    handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(handle, "w", encoding="utf-8", newline="") as stream:
+            stream.write(text)
+            stream.flush()
+            os.fsync(stream.fileno())
+        os.replace(temporary, path)
+    except BaseException:
+        Path(temporary).unlink(missing_ok=True)
+        raise
+    return backup
+
+
+def safe_filename(student: str) -> str:
+    """A student name usable as a file name (no path separators, no leading dot)."""
+    cleaned = re.sub(r"[^\w.-]+", "_", student).strip("._")
+    return cleaned[:100] or "student"
+
+
+def write_feedback(students: list[StudentResult], folder: Path) -> list[Path]:
+    """One Markdown file per student: public checks in full, hidden checks by name and points."""
+    written = []
+    for student in students:
+        path = Path(folder) / f"{safe_filename(student.student)}.md"
+        write_atomic(path, report.feedback_markdown(student), keep_backup=False)
+        written.append(path)
+    return written

@@ -1,0 +1,143 @@
+"""``course grade``: students check their exercises, instructors grade a class.
+
+Students::
+
+    course grade [exNN ...] [--path DIR] [--json]
+
+Instructors::
+
+    course grade --submissions DIR --out gradebook.csv [--feedback DIR] [--hidden-tests DIR]
+                 [--jobs N] [--timeout S] [--memory MB]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+from course_lib.grading import batch, engine, report, sandbox
+from course_lib.grading.engine import ExerciseResult, GradingError
+
+
+def add_grade_arguments(parser: argparse.ArgumentParser) -> None:
+    """Add the student and instructor options of ``course grade`` to ``parser``."""
+    parser.add_argument("exercises", nargs="*", metavar="exNN",
+                        help="exercises to grade, e.g. ex02 (default: all)")
+    parser.add_argument("--path", type=Path, default=None,
+                        help="folder with your exNN_*.py files (default: the course's exercises/)")
+    parser.add_argument("--json", action="store_true", help="print the results as JSON")
+    teacher = parser.add_argument_group("instructors")
+    teacher.add_argument("--submissions", type=Path, metavar="DIR",
+                         help="folder with one sub-folder or .zip per student")
+    teacher.add_argument("--out", type=Path, metavar="CSV", help="gradebook to write")
+    teacher.add_argument("--feedback", type=Path, metavar="DIR",
+                         help="write one Markdown feedback file per student here")
+    teacher.add_argument("--hidden-tests", type=Path, metavar="DIR",
+                         help="folder with hidden check modules named like the exercises")
+    teacher.add_argument("--jobs", type=int, default=1, metavar="N",
+                         help="submissions graded in parallel (default 1)")
+    teacher.add_argument("--timeout", type=float, default=60.0, metavar="S",
+                         help="wall-clock limit per exercise and submission (default 60)")
+    teacher.add_argument("--memory", type=int, default=2048, metavar="MB",
+                         help="memory cap per exercise and submission (default 2048)")
+
+
+def run_grade_command(args: argparse.Namespace) -> int:
+    """Run ``course grade``; 0 when grading ran (whatever the scores), 2 on a usage error."""
+    limits = sandbox.Limits(timeout=args.timeout, memory_mb=args.memory)
+    try:
+        if args.submissions is not None:
+            return _grade_class(args, limits)
+        if args.out or args.feedback or args.hidden_tests:
+            raise GradingError("--out, --feedback and --hidden-tests need --submissions")
+        results = grade_exercises(args.exercises, args.path, limits)
+    except (GradingError, OSError) as error:
+        print(f"course grade: {error}", file=sys.stderr)
+        return 2
+    if args.json:
+        print(report.json_report(results))
+    else:
+        print("\n\n".join(report.text_table(r) for r in results))
+    return 0
+
+
+def grade_exercises(names: list[str] | None = None, path: Path | None = None,
+                    limits: sandbox.Limits | None = None) -> list[ExerciseResult]:
+    """Grade the student's own exercise files (``path`` or the course's ``exercises/``)."""
+    folder = Path(path) if path else engine.exercises_dir()
+    exercises = engine.select(engine.discover(), names)
+    grader = engine.Grader(exercises, limits)
+    results = []
+    with ThreadPoolExecutor(max_workers=2) as pool:  # reference and student run side by side
+        for ex in exercises:
+            pool.submit(grader.reference, ex)
+        for ex in exercises:
+            file = folder / f"{ex.name}.py"
+            try:
+                source = file.read_text(encoding="utf-8")
+            except (OSError, UnicodeDecodeError) as error:
+                result = ExerciseResult(ex.name)
+                result.flag("malformed", f"cannot read {file}: {error}")
+                result.checks = [report.missing_check(c, "exercise file missing or unreadable")
+                                 for c in grader.checks(ex)]
+            else:
+                result = grader.grade(ex, source)
+            results.append(result)
+    return results
+
+
+def _grade_class(args: argparse.Namespace, limits: sandbox.Limits) -> int:
+    if args.out is None:
+        raise GradingError("--submissions needs --out gradebook.csv")
+    if not args.submissions.is_dir():
+        raise GradingError(f"--submissions {args.submissions} is not a folder")
+    if args.hidden_tests is not None and not args.hidden_tests.is_dir():
+        raise GradingError(f"--hidden-tests {args.hidden_tests} is not a folder")
+    exercises = engine.select(engine.discover(args.hidden_tests), args.exercises)
+    grader = engine.Grader(exercises, limits)
+    if args.feedback is not None:
+        args.feedback.mkdir(parents=True, exist_ok=True)
+        grader.hide.append(str(args.feedback.resolve()))
+    out_dir = args.out.resolve().parent
+    if out_dir.is_dir() and not any(_inside(path, out_dir) for path in _needed_by_child()):
+        grader.hide.append(str(out_dir))  # the gradebook's folder, unless the child needs it
+    start = time.monotonic()
+    students = batch.grade_class(args.submissions, grader, exercises, jobs=args.jobs)
+    backup = batch.write_atomic(args.out, batch.gradebook_csv(students, exercises))
+    if args.feedback is not None:
+        batch.write_feedback(students, args.feedback)
+    wall = time.monotonic() - start
+    if args.json:
+        print(json.dumps([{"student": s.student, "total": s.total,
+                           "exercises": {n: r.score for n, r in s.exercises.items()},
+                           "flags": [{"kind": k, "reason": r} for k, r in s.all_flags()]}
+                          for s in students], indent=2))
+        return 0
+    top = sum(c.check.points for ex in exercises for c in grader.checks(ex))
+    for s in students:
+        flags = ", ".join(sorted({kind for kind, _ in s.all_flags()}))
+        print(f"{s.student}: {s.total:g}/{top:g}" + (f"  [{flags}]" if flags else ""))
+    print(f"graded {len(students)} submissions in {wall:.1f} s; gradebook: {args.out}"
+          + (f" (previous one kept as {backup})" if backup else ""))
+    return 0
+
+
+def _needed_by_child() -> list[Path]:
+    return [Path(p).resolve() for p in (sys.prefix, sys.base_prefix, engine.PACKAGE_DIR,
+                                        *sandbox.site_directories())]
+
+
+def _inside(path: Path, folder: Path) -> bool:
+    return path == folder or folder in path.parents
+
+
+def main(argv: list[str] | None = None) -> int:
+    """``python -m course_lib.grading``: the same options as ``course grade``."""
+    parser = argparse.ArgumentParser(prog="python -m course_lib.grading", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    add_grade_arguments(parser)
+    return run_grade_command(parser.parse_args(argv))
