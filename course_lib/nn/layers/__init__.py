@@ -1,0 +1,16 @@
+"""NumPy layers with forward and backward passes, in Keras's weight layouts."""
+
+from course_lib.nn.layers.base import Layer
+from course_lib.nn.layers.conv import Conv2D
+from course_lib.nn.layers.dense import Activation, Dense
+from course_lib.nn.layers.dropout import Dropout
+from course_lib.nn.layers.embedding import Embedding
+from course_lib.nn.layers.normalization import BatchNormalization
+from course_lib.nn.layers.pooling import MaxPool2D, MaxPooling2D
+from course_lib.nn.layers.recurrent import LSTM, SimpleRNN
+from course_lib.nn.layers.reshaping import Flatten
+
+__all__ = [
+    "LSTM", "Activation", "BatchNormalization", "Conv2D", "Dense", "Dropout", "Embedding",
+    "Flatten", "Layer", "MaxPool2D", "MaxPooling2D", "SimpleRNN",
+]
