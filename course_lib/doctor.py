@@ -6,7 +6,13 @@ import importlib
 import platform
 import sys
 
-from course_lib.environment import MIN_VERSIONS, _parse_version, accelerators, quiet_tensorflow
+from course_lib.environment import (
+    MIN_VERSIONS,
+    _parse_version,
+    accelerators,
+    fast_mode,
+    quiet_tensorflow,
+)
 
 LIBRARIES = ["numpy", "tensorflow", "keras", "tensorflow_datasets", "matplotlib", "jupyterlab", "nbval"]
 REQUIRED = {"numpy", "keras", "matplotlib"}  # the course cannot run without these
@@ -26,10 +32,11 @@ def library_versions() -> dict[str, str | None]:
 
 def collect() -> tuple[list[tuple[str, str]], list[str]]:
     """Rows of (label, value) for the report and the list of problems that stop the course."""
-    rows: list[tuple[str, str]] = [("python", f"{platform.python_version()} ({sys.executable})")]
+    rows: list[tuple[str, str]] = [
+        ("python", f"{platform.python_version()} ({sys.executable})"),
+        ("mode", "fast (COURSE_FAST=1: shipped samples, few epochs)" if fast_mode() else "full"),
+    ]
     problems: list[str] = []
-    if sys.version_info < (3, 10):
-        problems.append("Python >= 3.10 is required")
     for name, version in library_versions().items():
         rows.append((name, version or "NOT INSTALLED"))
         short = name.split("_")[0] if name == "tensorflow_datasets" else name
@@ -52,6 +59,9 @@ def collect() -> tuple[list[tuple[str, str]], list[str]]:
     for name in data.datasets():
         info = data.describe(name)
         where = info["source"] + (f": {info['path']}" if info.get("path") else "")
+        if info["source"] == "unavailable":
+            hint = "fast-mode sample shipped; " if info.get("sample") else ""
+            where += f" ({hint}full data: set COURSE_DATA_DIR or run `course data fetch {name}`)"
         rows.append((f"data {name}", where))
     return rows, problems
 
