@@ -1,0 +1,49 @@
+"""Helpers for the exercise tests: grade a modified source through the real grader."""
+
+from pathlib import Path
+
+from course_lib.grading import engine
+
+ROOT = Path(__file__).resolve().parents[2]
+
+ALWAYS_EQUAL = """
+class AlwaysEqual:
+    def __eq__(self, other):
+        return True
+
+    def __ne__(self, other):
+        return False
+"""
+
+
+def grade_source(grader, name: str, source: str) -> engine.ExerciseResult:
+    """Grade `source` as exercise `name` through the sandboxed grader."""
+    return grader.grade(grader.exercises[name], source)
+
+
+def reference_source(name: str) -> str:
+    return (ROOT / "solutions" / f"{name}.py").read_text()
+
+
+def stub_source(name: str) -> str:
+    return (ROOT / "exercises" / f"{name}.py").read_text()
+
+
+def assert_full_marks(grader, name: str) -> None:
+    result = grade_source(grader, name, reference_source(name))
+    failed = {c.name: c.reason for c in result.checks if not c.passed}
+    assert not failed
+    assert result.score == result.total > 0
+
+
+def assert_stub_scores_zero(grader, name: str) -> None:
+    result = grade_source(grader, name, stub_source(name))
+    assert result.score == 0
+    assert all("NotImplementedError" in c.reason for c in result.checks)
+
+
+def assert_not_fooled(grader, name: str, patch: str, check_name: str) -> None:
+    """The reference solution with `patch` appended must fail check `check_name`."""
+    result = grade_source(grader, name, reference_source(name) + "\n\n" + patch)
+    verdict = {c.name: c.passed for c in result.checks}
+    assert verdict[check_name] is False
