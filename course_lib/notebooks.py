@@ -57,7 +57,9 @@ def _first_error(error: Exception) -> str:
     return f"{text}: {value}"[:200]
 
 
-def execute_notebook(source: Path, destination: Path, timeout: int = 600, progress: bool = True) -> None:
+def execute_notebook(
+    source: Path, destination: Path, timeout: int = 600, progress: bool = True, label: str = ""
+) -> None:
     """Execute `source` top to bottom and write the executed copy to `destination`.
 
     The kernel's working directory is the chapter folder, so relative paths behave as in
@@ -72,9 +74,10 @@ def execute_notebook(source: Path, destination: Path, timeout: int = 600, progre
         notebook, timeout=timeout, kernel_name="python3", resources={"metadata": {"path": str(source.parent)}}
     )
     code_cells = [i for i, cell in enumerate(notebook.cells) if cell.cell_type == "code"]
-    bar = tqdm(total=len(code_cells), desc=source.stem, unit="cell", disable=not progress, leave=False)
+    bar = tqdm(total=len(code_cells), desc=label or source.stem, unit="cell", disable=not progress, leave=False)
     try:
-        with client.setup_kernel():
+        # The kernel's own log lines (not cell output) would clutter the progress bar.
+        with client.setup_kernel(stderr=subprocess.DEVNULL):
             for index in code_cells:
                 client.execute_cell(notebook.cells[index], index)
                 bar.update()
@@ -103,14 +106,15 @@ def run_chapters(
     out = Path(output_dir) if output_dir else Path(tempfile.mkdtemp(prefix="course-run-"))
     out.mkdir(parents=True, exist_ok=True)
     results: list[ChapterResult] = []
-    for notebook in notebooks:
+    for number, notebook in enumerate(notebooks, start=1):
         destination = out / notebook.name
         if destination.resolve() == notebook.resolve():
             print("error: --output-dir must not be the chapters folder", file=sys.stderr)
             return 2
         start = time.perf_counter()
         try:
-            execute_notebook(notebook, destination, timeout=timeout)
+            label = f"[{number}/{len(notebooks)}] {notebook.stem}"
+            execute_notebook(notebook, destination, timeout=timeout, label=label)
             result = ChapterResult(notebook.stem, "ok", time.perf_counter() - start, output=destination)
         except Exception as error:  # report every chapter, then the table
             result = ChapterResult(
