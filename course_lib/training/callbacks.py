@@ -108,7 +108,8 @@ class TrainingMonitor(keras.callbacks.Callback):
                 self.model.stop_training = True
         if self.verbose:
             shown = f" {self.monitor} {value:.4f}" if value is not None else ""
-            hit = f" | target {self.target} reached at {self.time_to_target:.1f}s" if reached else ""
+            first = reached and self.epochs_to_target == epoch + 1
+            hit = f" | target {self.target} reached at {self.time_to_target:.1f}s" if first else ""
             print(
                 f"epoch {epoch + 1}: {record['examples_per_second']:,.0f} examples/s, "
                 f"{record['epoch_seconds']:.1f}s, elapsed {record['elapsed_seconds']:.1f}s, "

@@ -45,6 +45,21 @@ def test_throughput_eta_and_time_to_target():
     assert model.stop_training is True
 
 
+def test_target_line_printed_once(capsys):
+    clock = FakeClock()
+    monitor = TrainingMonitor(batch_size=10, target=0.8, clock=clock)
+    monitor.set_model(SimpleNamespace(stop_training=False))
+    monitor.set_params({"epochs": 3, "steps": 10})
+    monitor.on_train_begin()
+    for epoch, accuracy in enumerate([0.85, 0.9, 0.95]):
+        monitor.on_epoch_begin(epoch)
+        clock.now += 1.0
+        monitor.on_epoch_end(epoch, {"val_accuracy": accuracy})
+    lines = capsys.readouterr().out.splitlines()
+    assert len(lines) == 3
+    assert ["target 0.8 reached" in line for line in lines] == [True, False, False]
+
+
 def test_target_not_reached_and_exact_example_count():
     clock = FakeClock()
     monitor = TrainingMonitor(
