@@ -35,7 +35,12 @@ import psutil
 
 from course_lib.grading import wire
 
-MARKER_VARIABLE = "COURSE_GRADER_MARKER"
+MARKER_VARIABLE = "COURSE_GRADER_MARKER"  # value: "<grader pid>-<uuid>"
+
+
+def owner_prefix(pid: int | None = None) -> str:
+    """Cgroup-name prefix of the children started by grader process ``pid`` (default: this one)."""
+    return f"course-grader-{pid or os.getpid()}-"
 CGROUP_ROOT = Path("/sys/fs/cgroup")
 RESULT_CAP = 64 * 2**20
 SCAN_S = 0.1  # watchdog period when there is no cgroup (a scan of /proc costs a few ms)
@@ -91,7 +96,7 @@ class Cgroup:
     def create(cls, limits: Limits) -> Cgroup | None:
         if not limits.use_cgroups or os.geteuid() != 0:
             return None
-        name = f"course-grader-{uuid.uuid4().hex[:12]}"
+        name = f"{owner_prefix()}{uuid.uuid4().hex[:12]}"
         dirs: dict[str, Path] = {}
         try:
             for controller in ("memory", "pids", "cpu"):
@@ -295,7 +300,7 @@ def run_child(job: dict, files: dict[str, str], limits: Limits) -> ChildRun:
     (``{"source": index, "name": ..., "seed": ...}``); the rest is filled in here.
     """
     run = ChildRun()
-    marker = uuid.uuid4().hex
+    marker = f"{os.getpid()}-{uuid.uuid4().hex}"
     cgroup = Cgroup.create(limits)
     with tempfile.TemporaryDirectory(prefix="course-grade-") as workdir:
         for name, text in files.items():

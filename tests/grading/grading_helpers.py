@@ -19,9 +19,12 @@ DEMO_ENVIRONMENT = {
 
 
 def stray_processes() -> list[int]:
-    """Processes started by the grader's children that are still alive."""
+    """Processes started by this test process's graded children that are still alive.
+
+    Only this process's children count: under pytest-xdist another worker may be grading.
+    """
     found = []
-    needle = sandbox.MARKER_VARIABLE.encode() + b"="
+    needle = f"{sandbox.MARKER_VARIABLE}={os.getpid()}-".encode()
     for proc in psutil.process_iter():
         try:
             with open(f"/proc/{proc.pid}/environ", "rb") as handle:
@@ -34,7 +37,7 @@ def stray_processes() -> list[int]:
 
 
 def stray_cgroups() -> list[Path]:
-    return sorted(sandbox.CGROUP_ROOT.glob("*/course-grader-*"))
+    return sorted(sandbox.CGROUP_ROOT.glob(f"*/{sandbox.owner_prefix()}*"))
 
 
 def grade(*argv: str) -> int:
