@@ -18,6 +18,14 @@ from course_lib.nn.activations import log_softmax, sigmoid, softmax
 EPSILON = 1e-7
 
 
+
+def _check_non_negative_scores(y_pred: np.ndarray) -> None:
+    """Categorical losses without ``from_logits`` take probabilities (or scores that are >= 0)."""
+    if y_pred.size and y_pred.min() < 0:
+        raise ValueError(
+            f"`y_pred` (shape {y_pred.shape}) must hold probabilities (or pass from_logits=True)"
+        )
+
 class Loss:
     """Base class: subclasses implement ``_value_and_grad(y_true, y_pred)`` on validated arrays."""
 
@@ -117,11 +125,8 @@ class CategoricalCrossentropy(Loss):
         checks.check_same_shape("y_true", y_true, "y_pred", y_pred)
         if y_true.size and y_true.min() < 0:
             raise ValueError(f"`y_true` (shape {y_true.shape}) must be non-negative (one-hot)")
-        if not self.from_logits and y_pred.size and y_pred.min() < 0:
-            raise ValueError(
-                f"`y_pred` (shape {y_pred.shape}) must hold probabilities "
-                "(or pass from_logits=True)"
-            )
+        if not self.from_logits:
+            _check_non_negative_scores(y_pred)
         return y_true, y_pred
 
     def _value_and_grad(self, y_true, y_pred):
@@ -157,11 +162,8 @@ class SparseCategoricalCrossentropy(Loss):
             y_true = y_true[:, 0]
         y_true = checks.as_index_array("y_true", y_true, upper=y_pred.shape[1], ndim=1)
         checks.check_same_length("y_true", y_true, "y_pred", y_pred)
-        if not self.from_logits and y_pred.size and y_pred.min() < 0:
-            raise ValueError(
-                f"`y_pred` (shape {y_pred.shape}) must hold probabilities "
-                "(or pass from_logits=True)"
-            )
+        if not self.from_logits:
+            _check_non_negative_scores(y_pred)
         return y_true, y_pred
 
     def _value_and_grad(self, y_true, y_pred):
