@@ -1,4 +1,6 @@
-"""Helpers for the exercise tests: grade a modified source through the real grader."""
+"""Helpers for the exercise tests: the reference scores 100 %, the untouched stub 0, and the checks
+are not fooled (an object whose ``__eq__`` is always True, wrong shapes that broadcast, returning the
+input unchanged). Everything goes through the real, sandboxed grader."""
 
 from pathlib import Path
 

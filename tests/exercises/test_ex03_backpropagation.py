@@ -1,6 +1,4 @@
-"""Exercise 03 (gradient checking and backprop of a 2-layer network by hand):
-the reference scores 100 %, the untouched stub 0, and the checks are not fooled (an object whose ``__eq__`` is always True, wrong shapes that broadcast,
-returning the input unchanged). Everything goes through the real, sandboxed grader."""
+"""Exercise 03 (gradient checking and backprop of a 2-layer network by hand) through the real grader: see exercise_helpers."""
 
 import pytest
 from exercise_helpers import (
