@@ -5,6 +5,7 @@
     course run [CHAPTER ...] [--fast]  execute chapter notebooks headless, in a copy
     course lab [JUPYTER ARGS ...]      JupyterLab on chapters/ (what `make lab` starts)
     course grade ...                   check exercises (students) or grade a class (instructors)
+    course pretrain [NAME ...]         list or train the models the course pre-trains itself
 """
 
 from __future__ import annotations
@@ -55,6 +56,13 @@ def _cmd_run(args: argparse.Namespace) -> int:
     from course_lib.notebooks import run_chapters
 
     return run_chapters(args.chapters, fast=args.fast, timeout=args.timeout, output_dir=args.output_dir)
+
+
+def _cmd_pretrain(args: argparse.Namespace) -> int:
+    from course_lib import pretrained
+
+    fast = True if args.fast else None
+    return pretrained.run_cli(args.names, fast=fast, force=args.force, list_only=args.list)
 
 
 def _cmd_lab(args: argparse.Namespace) -> int:
@@ -113,6 +121,19 @@ def build_parser() -> argparse.ArgumentParser:
         "e.g. `course lab --no-browser --port 8899`.",
     )
     lab.set_defaults(func=_cmd_lab, jupyter_args=[])
+
+    pretrain = commands.add_parser(
+        "pretrain",
+        help="list or train the models the course pre-trains itself (cached with a checksum)",
+        description="Pre-train the course's own source models once and keep them in the course cache "
+        "with their sha256 and recipe (chapters 07-09 load them). Without NAME: list them and what is "
+        "cached. A corrupt or stale cached model is refused, kept aside, and trained anew.",
+    )
+    pretrain.add_argument("names", nargs="*", metavar="NAME", help="models to train (default: list)")
+    pretrain.add_argument("--fast", action="store_true", help="the small fast-mode version")
+    pretrain.add_argument("--force", action="store_true", help="train again even if a valid one is cached")
+    pretrain.add_argument("--list", action="store_true", help="list models and their cache status")
+    pretrain.set_defaults(func=_cmd_pretrain)
 
     from course_lib.grading.command import add_grade_arguments, run_grade_command
 

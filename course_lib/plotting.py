@@ -106,3 +106,28 @@ def plot_confusion_matrix(cm: np.ndarray, ax=None, *, labels: Sequence[str] | No
     ax.set_title(title)
     ax.grid(False)
     return ax
+
+
+def plot_label_efficiency(result, ax=None, *, title: str = "label efficiency",
+                          pool_per_class: int | None = None):
+    """Accuracy against labelled examples per class, one line with mean ± sd error bars per
+    method, log x axis; the "all" budget is drawn at ``pool_per_class`` (default: twice the
+    largest numeric budget). ``result``: a ``course_lib.transfer.LabelEfficiency``."""
+    ax = _axes(ax)
+    numeric = [b for b in result.budgets if b is not None]
+    where_all = pool_per_class or (2 * max(numeric) if numeric else 1)
+    positions = {b: (where_all if b is None else b) for b in result.budgets}
+    for method in result.methods:
+        budgets = [b for b in result.budgets if result.accuracies(method, b).size]
+        stats = [result.mean_sd(method, b) for b in budgets]
+        ax.errorbar([positions[b] for b in budgets], [m for m, _ in stats],
+                    yerr=[s for _, s in stats], marker="o", capsize=3, label=method)
+    ax.set_xscale("log")
+    ax.set_xticks([positions[b] for b in result.budgets])
+    ax.set_xticklabels(["all" if b is None else str(b) for b in result.budgets])
+    ax.minorticks_off()
+    ax.set_xlabel("labelled examples per class")
+    ax.set_ylabel("test accuracy")
+    ax.set_title(title)
+    ax.legend()
+    return ax

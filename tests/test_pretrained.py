@@ -1,0 +1,127 @@
+"""course_lib.pretrained: the cache of models the course pre-trains itself, and `course pretrain`.
+
+A tiny registered model (a Dense layer fitted for one epoch on random data) stands in for the
+chapters' source models; every test uses a temporary cache.
+"""
+
+import json
+
+import numpy as np
+import pytest
+
+from course_lib import cli, pretrained
+
+
+def _recipe(fast: bool) -> dict:
+    return {"units": 3, "epochs": 1, "fast": fast, "data": "random (16, 4)"}
+
+
+def _build(recipe: dict):
+    import keras
+
+    inputs = keras.Input((4,))
+    return keras.Model(inputs, keras.layers.Dense(recipe["units"])(inputs))
+
+
+def _train(model, recipe: dict, verbose: bool) -> dict:
+    rng = np.random.default_rng(0)
+    model.compile(optimizer="sgd", loss="mse")
+    x, y = rng.standard_normal((16, 4)), rng.standard_normal((16, recipe["units"]))
+    history = model.fit(x, y, epochs=recipe["epochs"], verbose=0)
+    return {"loss": float(history.history["loss"][-1])}
+
+
+def tiny_spec() -> pretrained.PretrainSpec:
+    return pretrained.PretrainSpec("tiny", "a Dense layer on random data", _recipe, _build, _train)
+
+
+@pytest.fixture
+def cache(tmp_path, monkeypatch):
+    monkeypatch.setenv("COURSE_CACHE", str(tmp_path / "cache"))
+    monkeypatch.setitem(pretrained.REGISTRY, "tiny", f"{__name__}:tiny_spec")
+    return tmp_path / "cache"
+
+
+def _weights_equal(a, b) -> bool:
+    return all(np.array_equal(x, y) for x, y in zip(a.get_weights(), b.get_weights(), strict=True))
+
+
+def test_get_or_train_trains_once_then_loads_verified(cache, capsys):
+    first, meta = pretrained.get_or_train("tiny", fast=True)
+    assert "pre-training 'tiny'" in capsys.readouterr().out
+    folder = pretrained.model_dir("tiny", fast=True)
+    assert folder == cache / "models" / "tiny-fast" and (folder / "meta.json").is_file()
+    assert meta["recipe"] == _recipe(True) and meta["variant"] == "fast"
+    assert set(meta["results"]) == {"loss"} and len(meta["sha256"]) == 64
+
+    second, _ = pretrained.get_or_train("tiny", fast=True)
+    assert "loaded cached 'tiny'" in capsys.readouterr().out
+    assert _weights_equal(first, second)
+
+
+def test_fast_and_full_variants_never_share_a_folder(cache):
+    pretrained.get_or_train("tiny", fast=True, verbose=False)
+    assert pretrained.status("tiny", fast=False) == "missing"
+    assert pretrained.status("tiny", fast=True) == "cached"
+
+
+def test_corrupt_weights_are_refused_kept_and_replaced(cache, capsys):
+    pretrained.get_or_train("tiny", fast=True, verbose=False)
+    weights = pretrained.model_dir("tiny", fast=True) / pretrained.WEIGHTS_FILE
+    damaged = bytearray(weights.read_bytes())
+    damaged[len(damaged) // 2] ^= 0xFF
+    weights.write_bytes(bytes(damaged))
+
+    with pytest.raises(pretrained.CorruptModelError, match="sha256.*damaged or was changed"):
+        pretrained.load("tiny", fast=True)
+    assert pretrained.status("tiny", fast=True).startswith("corrupt")
+
+    pretrained.get_or_train("tiny", fast=True)
+    out = capsys.readouterr().out
+    assert "refused the cached model" in out and "tiny-fast.rejected-1" in out
+    kept = cache / "models" / "tiny-fast.rejected-1" / pretrained.WEIGHTS_FILE
+    assert kept.read_bytes() == bytes(damaged)  # nothing the user had is lost
+    assert pretrained.status("tiny", fast=True) == "cached"
+
+
+def test_unreadable_meta_is_refused(cache):
+    pretrained.get_or_train("tiny", fast=True, verbose=False)
+    (pretrained.model_dir("tiny", fast=True) / "meta.json").write_text("{not json")
+    with pytest.raises(pretrained.CorruptModelError, match="meta.json is missing or unreadable"):
+        pretrained.load("tiny", fast=True)
+
+
+def test_stale_recipe_is_refused_with_the_difference(cache):
+    pretrained.get_or_train("tiny", fast=True, verbose=False)
+    meta_path = pretrained.model_dir("tiny", fast=True) / "meta.json"
+    meta = json.loads(meta_path.read_text())
+    with pytest.raises(pretrained.StaleModelError, match="epochs: cached 1, wanted 2"):
+        pretrained.load("tiny", fast=True, recipe={**meta["recipe"], "epochs": 2})
+
+
+def test_missing_model_and_unknown_name(cache):
+    with pytest.raises(pretrained.MissingModelError):
+        pretrained.load("tiny", fast=False)
+    with pytest.raises(ValueError, match="unknown pre-trained model 'nope'; known: .*tiny"):
+        pretrained.spec("nope")
+
+
+def test_course_pretrain_lists_trains_and_rejects_unknown(cache, capsys):
+    assert cli.main(["pretrain", "--list"]) == 0
+    listing = capsys.readouterr().out
+    assert "tiny" in listing and "missing" in listing
+
+    assert cli.main(["pretrain", "tiny", "--fast"]) == 0
+    assert "trained in" in capsys.readouterr().out
+    assert cli.main(["pretrain", "--list"]) == 0
+    row = next(line for line in capsys.readouterr().out.splitlines() if line.startswith("tiny"))
+    assert row.split()[1:3] == ["missing", "cached"]  # full, fast
+
+    assert cli.main(["pretrain", "nope"]) == 2
+    assert "unknown model(s) nope" in capsys.readouterr().err
+
+
+def test_pretrain_help():
+    with pytest.raises(SystemExit) as stop:
+        cli.main(["pretrain", "--help"])
+    assert stop.value.code == 0
