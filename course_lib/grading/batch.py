@@ -8,31 +8,11 @@ import os
 import re
 import tempfile
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
 from pathlib import Path
 
 from course_lib.grading import report
-from course_lib.grading.engine import Exercise, ExerciseResult, Grader
+from course_lib.grading.engine import Exercise, ExerciseResult, Grader, StudentResult, missing_check
 from course_lib.grading.submissions import Submission, find_submissions, read_submission
-
-
-@dataclass
-class StudentResult:
-    """One student's exercises and flags (``kind``, ``reason``)."""
-
-    student: str
-    exercises: dict[str, ExerciseResult] = field(default_factory=dict)
-    flags: list[tuple[str, str]] = field(default_factory=list)
-
-    @property
-    def total(self) -> float:
-        return sum(r.score for r in self.exercises.values())
-
-    def all_flags(self) -> list[tuple[str, str]]:
-        found = list(self.flags)
-        for name, result in self.exercises.items():
-            found += [(kind, f"{name.split('_')[0]}: {reason}") for kind, reason in result.flags]
-        return found
 
 
 def grade_class(submissions_dir: Path, grader: Grader, exercises: list[Exercise],
@@ -59,7 +39,7 @@ def grade_class(submissions_dir: Path, grader: Grader, exercises: list[Exercise]
 def _missing(grader: Grader, exercise: Exercise, sub: Submission) -> ExerciseResult:
     result = ExerciseResult(exercise.name)
     for item in grader.checks(exercise):
-        result.checks.append(report.missing_check(item, "exercise file missing or unreadable"))
+        result.checks.append(missing_check(item, "exercise file missing or unreadable"))
     return result
 
 

@@ -82,7 +82,7 @@ def grade_exercises(names: list[str] | None = None, path: Path | None = None,
             except (OSError, UnicodeDecodeError) as error:
                 result = ExerciseResult(ex.name)
                 result.flag("malformed", f"cannot read {file}: {error}")
-                result.checks = [report.missing_check(c, "exercise file missing or unreadable")
+                result.checks = [engine.missing_check(c, "exercise file missing or unreadable")
                                  for c in grader.checks(ex)]
             else:
                 result = grader.grade(ex, source)

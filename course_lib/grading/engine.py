@@ -15,7 +15,7 @@ import zlib
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from course_lib.grading import sandbox, wire
+from course_lib.grading import references, sandbox, wire
 from course_lib.grading.judge import flag_for, judge_outputs
 from course_lib.grading.spec import Check, collect
 
@@ -123,12 +123,39 @@ class ExerciseResult:
             self.flags.append((kind, reason))
 
 
+@dataclass
+class StudentResult:
+    """One student's exercises and flags (``kind``, ``reason``); ``student_id`` is the LMS id
+    (Canvas user id, Moodle participant id) when the submission came from a bulk download."""
+
+    student: str
+    exercises: dict[str, ExerciseResult] = field(default_factory=dict)
+    flags: list[tuple[str, str]] = field(default_factory=list)
+    student_id: str = ""
+
+    @property
+    def total(self) -> float:
+        return sum(r.score for r in self.exercises.values())
+
+    def all_flags(self) -> list[tuple[str, str]]:
+        found = list(self.flags)
+        for name, result in self.exercises.items():
+            found += [(kind, f"{name.split('_')[0]}: {reason}") for kind, reason in result.flags]
+        return found
+
+
 @dataclass(frozen=True)
 class LoadedCheck:
     source: int
     check: Check
     hidden: bool
     seed: int
+
+
+def missing_check(item: LoadedCheck, reason: str) -> CheckResult:
+    """A failed check for an exercise that could not be run at all."""
+    spec = item.check
+    return CheckResult(spec.name, spec.points, False, reason, spec.doc, item.hidden)
 
 
 class Grader:
@@ -177,25 +204,46 @@ class Grader:
         }
 
     def reference(self, exercise: Exercise) -> dict[tuple[int, str], object]:
-        """Decoded reference outputs per check, from the solution run in the same sandbox."""
+        """Decoded reference outputs per check: from the solution run in the same sandbox, or,
+        where there is no solution (the student edition), from the reference outputs shipped
+        with the release (refused when the checks changed since)."""
         with self._reference_locks[exercise.name]:
             if exercise.name not in self._references:
-                try:
-                    source = exercise.solution_file.read_text(encoding="utf-8")
-                except OSError as error:
-                    raise GradingError(
-                        f"no reference solution for {exercise.name}: {error}") from None
-                run = sandbox.run_child(self._job(exercise, source),
-                                        {exercise.solution_file.name: source}, self.limits)
-                outputs, problems = _outputs(run, self.checks(exercise))
-                failed = [c.check.name for c in self.checks(exercise)
-                          if (c.source, c.check.name) not in outputs]
-                if failed or problems:
-                    detail = "; ".join(problems) or "no output"
-                    raise GradingError(f"the reference solution of {exercise.name} fails "
-                                       f"{', '.join(failed) or 'its checks'}: {detail}")
+                checks = self.checks(exercise)
+                if exercise.solution_file.is_file():
+                    outputs = self._run_reference(exercise)
+                elif exercise.hidden_file is not None:
+                    raise GradingError(f"hidden checks of {exercise.name} need its reference "
+                                       f"solution ({exercise.solution_file} is missing)")
+                else:
+                    try:
+                        outputs = references.load(exercise.name, self._sources[exercise.name][0],
+                                                  [c.check.name for c in checks])
+                    except references.ReferenceFileError as error:
+                        raise GradingError(str(error)) from None
                 self._references[exercise.name] = outputs
             return self._references[exercise.name]
+
+    def _run_reference(self, exercise: Exercise) -> dict[tuple[int, str], object]:
+        try:
+            source = exercise.solution_file.read_text(encoding="utf-8")
+        except (OSError, UnicodeDecodeError) as error:
+            raise GradingError(f"no reference solution for {exercise.name}: {error}") from None
+        run = sandbox.run_child(self._job(exercise, source),
+                                {exercise.solution_file.name: source}, self.limits)
+        outputs, problems = _outputs(run, self.checks(exercise))
+        failed = [c.check.name for c in self.checks(exercise)
+                  if (c.source, c.check.name) not in outputs]
+        if failed or problems:
+            detail = "; ".join(problems) or "no output"
+            raise GradingError(f"the reference solution of {exercise.name} fails "
+                               f"{', '.join(failed) or 'its checks'}: {detail}")
+        return outputs
+
+    def check_source(self, exercise: Exercise) -> str:
+        """The public check module's source, as the grader loaded it (what a release hashes)."""
+        self.checks(exercise)
+        return self._sources[exercise.name][0]
 
     def grade(self, exercise: Exercise, source: str) -> ExerciseResult:
         """Run ``source`` (the student's exercise file) through the checks and judge it."""

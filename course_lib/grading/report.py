@@ -4,19 +4,8 @@ from __future__ import annotations
 
 import html
 import json
-from typing import TYPE_CHECKING
 
-from course_lib.grading.engine import CheckResult, ExerciseResult
-
-if TYPE_CHECKING:
-    from course_lib.grading.batch import StudentResult
-    from course_lib.grading.engine import LoadedCheck
-
-
-def missing_check(item: LoadedCheck, reason: str) -> CheckResult:
-    """A failed check for an exercise that could not be run at all."""
-    spec = item.check
-    return CheckResult(spec.name, spec.points, False, reason, spec.doc, item.hidden)
+from course_lib.grading.engine import ExerciseResult, StudentResult
 
 
 def text_table(result: ExerciseResult) -> str:

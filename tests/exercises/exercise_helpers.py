@@ -49,3 +49,32 @@ def assert_not_fooled(grader, name: str, patch: str, check_name: str) -> None:
     result = grade_source(grader, name, reference_source(name) + "\n\n" + patch)
     verdict = {c.name: c.passed for c in result.checks}
     assert verdict[check_name] is False
+
+
+def _zeroed(value):
+    """The shape of a result with no work in it: arrays and numbers zero, structure kept."""
+    import numpy as np
+
+    if isinstance(value, dict):
+        return {key: _zeroed(item) for key, item in value.items()}
+    if isinstance(value, list):
+        return [_zeroed(item) for item in value]
+    if isinstance(value, np.ndarray | bool | int | float) and not isinstance(value, str):
+        return np.zeros_like(value) if isinstance(value, np.ndarray) else type(value)(0)
+    return value
+
+
+def assert_judges_need_work(grader, name: str) -> None:
+    """Every result-judged check (``judge=``) of exercise `name` passes the reference's own output
+    and fails the same output with every number zeroed (the shape of an answer that did no
+    work); see the rule in ``course_lib.grading.heldout``. Exercise-specific cheats (untrained
+    parameters with a made-up loss history, looked-up labels) belong in the exercise's FOOLS."""
+    exercise = grader.exercises[name]
+    reference = grader.reference(exercise)
+    judged = [item for item in grader.checks(exercise) if item.check.judge is not None]
+    for item in judged:
+        output = reference[(item.source, item.check.name)]
+        passed, reason = item.check.judge(output, output)
+        assert passed, f"{item.check.name}: the reference's own output fails its judge: {reason}"
+        passed, reason = item.check.judge(_zeroed(output), output)
+        assert not passed, f"{item.check.name}: a zeroed output passes its judge: {reason}"

@@ -4,8 +4,8 @@ import numpy as np
 
 from course_lib.grading.spec import check
 
-N_TRAIN = 2000   # images of the shipped MNIST training sample used for training
-N_TEST = 500     # images of the shipped MNIST test sample used as held-out data
+N_TRAIN = 2000   # images of the shipped MNIST training sample given to train()
+N_PREDICT = 200  # training images on which predict() must agree with the returned parameters
 MIN_TRAIN_ACCURACY = 0.95
 MIN_TEST_ACCURACY = 0.85
 
@@ -23,7 +23,8 @@ def _flat(x: np.ndarray) -> np.ndarray:
     return x.reshape(len(x), -1).astype(np.float64) / 255.0
 
 
-def _mnist(split: str, n: int) -> tuple[np.ndarray, np.ndarray]:
+def _mnist(split: str, n: int | None) -> tuple[np.ndarray, np.ndarray]:
+    """The first ``n`` (all when None) images of the shipped MNIST sample, as (n, 784) floats."""
     from course_lib.data import load
 
     x, y = load("mnist", split, sample=True)
@@ -68,42 +69,75 @@ def sgd_update(module, rng):
     return {name: new[name] for name in ("W1", "b1", "W2", "b2")}
 
 
-def _accuracy_judge(student: dict, reference: dict) -> tuple[bool, str]:
-    """Accuracy from the returned predictions against labels loaded here, in the grader."""
-    from course_lib.data import load
+PARAM_SHAPES = {"W1": (784, 64), "b1": (64,), "W2": (64, 10), "b2": (10,)}
+EPOCHS = 10
 
-    _, y_train = load("mnist", "train", sample=True)
-    _, y_test = load("mnist", "test", sample=True)
-    results = []
-    for key, labels, minimum in (
-        ("train_predictions", y_train[:N_TRAIN], MIN_TRAIN_ACCURACY),
-        ("test_predictions", y_test[:N_TEST], MIN_TEST_ACCURACY),
-    ):
-        pred = np.asarray(student.get(key))
-        if pred.shape != labels.shape:
-            return False, f"{key} has shape {pred.shape}, expected {labels.shape}"
-        results.append((key, float(np.mean(pred == labels)), minimum))
+
+def _grader_predict(x: np.ndarray, params: dict) -> np.ndarray:
+    """The grader's own evaluation of the student's parameters (never the student's code)."""
+    hidden = np.maximum(x @ params["W1"] + params["b1"], 0.0)
+    return np.argmax(hidden @ params["W2"] + params["b2"], axis=1)
+
+
+def _trained_params(student: dict) -> tuple[dict | None, str]:
+    params = student.get("params")
+    if type(params) is not dict:
+        return None, "train() must return a dict of parameters as its first value"
+    found = {}
+    for name, shape in PARAM_SHAPES.items():
+        value = params.get(name)
+        if type(value) is not np.ndarray or value.dtype.kind not in "fiu":
+            return None, f"params[{name!r}] must be a numeric array, got {type(value).__name__}"
+        if value.shape != shape:
+            return None, f"params[{name!r}] has shape {value.shape}, expected {shape}"
+        if not np.all(np.isfinite(value)):
+            return None, f"params[{name!r}] contains NaN or inf"
+        found[name] = value.astype(np.float64)
+    return found, ""
+
+
+def _training_judge(student: dict, reference: dict) -> tuple[bool, str]:
+    """Evaluates the returned parameters in the grader: on the training images and on held-out
+    images drawn here, at judging time, that the student's code never receives."""
+    from course_lib.grading import heldout
+
+    params, problem = _trained_params(student)
+    if params is None:
+        return False, problem
     history = np.asarray(student.get("history"), dtype=np.float64)
-    if history.ndim != 1 or len(history) < 2 or not np.all(np.isfinite(history)):
-        return False, "history must be a list of finite per-epoch losses"
+    if history.shape != (EPOCHS,) or not np.all(np.isfinite(history)):
+        return False, f"history must hold {EPOCHS} finite per-epoch losses, got shape {history.shape}"
     if not history[-1] < history[0]:
         return False, f"the training loss did not go down: {history[0]:.3f} -> {history[-1]:.3f}"
-    text = ", ".join(f"{k.split('_')[0]} accuracy {a:.3f} (need {m})" for k, a, m in results)
-    return all(a >= m for _, a, m in results), text
+    x_train, y_train = _mnist("train", N_TRAIN)
+    x_pool, y_pool = _mnist("test", None)
+    x_held, y_held = heldout.noisy_subset(heldout.fresh_rng(), x_pool, y_pool, noise=0.05)
+    train_acc = heldout.accuracy(_grader_predict(x_train, params), y_train)
+    held_acc = heldout.accuracy(_grader_predict(x_held, params), y_held)
+    text = (f"train accuracy {train_acc:.3f} (need {MIN_TRAIN_ACCURACY}), held-out accuracy "
+            f"{held_acc:.3f} on {len(y_held)} noisy test images (need {MIN_TEST_ACCURACY})")
+    passed = train_acc >= MIN_TRAIN_ACCURACY and held_acc >= MIN_TEST_ACCURACY
+    predicted = np.asarray(student.get("predictions"))
+    expected = _grader_predict(x_train[:N_PREDICT], params)
+    if predicted.shape != expected.shape or np.mean(predicted == expected) < 0.99:
+        passed = False
+        text += (f"; but predict(x, params) disagrees with these parameters on the training "
+                 f"images (returned shape {predicted.shape}, expected {expected.shape})")
+    return passed, text
 
 
-@check(points=3, judge=_accuracy_judge)
+@check(points=3, judge=_training_judge)
 def training_reaches_accuracy(module, rng):
     """train(x, y, n_hidden=64, epochs=10, lr=0.2, batch_size=32, seed=0) on 2000 MNIST sample
-    images reaches >= 95% accuracy on them and >= 85% on 500 held-out test images, with a
-    falling loss history."""
+    images returns parameters that the grader itself evaluates: >= 95% accuracy on those images
+    and >= 85% on held-out test images (with fresh pixel noise) it never gives to your code; the
+    loss history (one value per epoch) must fall, and predict(x, params) must agree with it."""
     x_train, y_train = _mnist("train", N_TRAIN)
-    x_test, _ = _mnist("test", N_TEST)
     params, history = module.train(
-        x_train, y_train, n_hidden=64, epochs=10, lr=0.2, batch_size=32, seed=0
+        x_train, y_train, n_hidden=64, epochs=EPOCHS, lr=0.2, batch_size=32, seed=0
     )
     return {
-        "train_predictions": np.asarray(module.predict(x_train, params), dtype=np.int64),
-        "test_predictions": np.asarray(module.predict(x_test, params), dtype=np.int64),
+        "params": {name: params[name] for name in PARAM_SHAPES},
         "history": [float(h) for h in history],
+        "predictions": np.asarray(module.predict(x_train[:N_PREDICT], params)),
     }
