@@ -27,7 +27,9 @@ from course_lib.nn.layers import (
     Layer,
     MaxPool2D,
     MaxPooling2D,
+    MultiHeadAttention,
     SimpleRNN,
+    scaled_dot_product_attention,
 )
 from course_lib.nn.losses import (
     BinaryCrossentropy,
@@ -46,4 +48,5 @@ __all__ = [
     "Sequential", "SimpleRNN", "SparseCategoricalCrossentropy", "activations", "checks",
     "clip_by_global_norm", "clipping", "gradient_check", "layer_gradient_check", "losses",
     "metrics", "numerical_gradient", "optimizers", "relative_error",
+    "MultiHeadAttention", "scaled_dot_product_attention",
 ]

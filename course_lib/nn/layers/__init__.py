@@ -1,5 +1,6 @@
 """NumPy layers with forward and backward passes, in Keras's weight layouts."""
 
+from course_lib.nn.layers.attention import MultiHeadAttention, scaled_dot_product_attention
 from course_lib.nn.layers.base import Layer
 from course_lib.nn.layers.conv import Conv2D
 from course_lib.nn.layers.dense import Activation, Dense
@@ -12,5 +13,6 @@ from course_lib.nn.layers.reshaping import Flatten
 
 __all__ = [
     "LSTM", "Activation", "BatchNormalization", "Conv2D", "Dense", "Dropout", "Embedding",
-    "Flatten", "Layer", "MaxPool2D", "MaxPooling2D", "SimpleRNN",
+    "Flatten", "Layer", "MaxPool2D", "MaxPooling2D", "MultiHeadAttention", "SimpleRNN",
+    "scaled_dot_product_attention",
 ]
