@@ -7,6 +7,7 @@ import pytest
 from exercise_helpers import (
     ALWAYS_EQUAL,
     assert_full_marks,
+    assert_judges_need_work,
     assert_not_fooled,
     assert_stub_scores_zero,
 )
@@ -104,25 +105,29 @@ def test_check_is_not_fooled(grader, patch, check_name):
     assert_not_fooled(grader, NAME, patch, check_name)
 
 
+def test_judges_need_work(grader):
+    assert_judges_need_work(grader, NAME)
+
+
 def test_probe_judge_draws_fresh_held_out_features(monkeypatch):
-    """The judge draws its held-out features from an unseeded generator (fresh OS entropy), not
-    from the seeded one the child got, and scores the parameters itself."""
-    seeds = []
-    real = np.random.default_rng
+    """The judge draws its held-out features with heldout.fresh_rng (OS entropy, in the grader),
+    not with the seeded generator the child got, and scores the parameters itself."""
+    calls = []
+    real = checks.heldout.fresh_rng
 
-    def recording(*args):
-        seeds.append(args)
-        return real(*args)
+    def recording():
+        calls.append(1)
+        return real()
 
-    monkeypatch.setattr(np.random, "default_rng", recording)
-    features, labels = checks._probe_features(real(0), checks.TRAIN_PER_CLASS)
+    monkeypatch.setattr(checks.heldout, "fresh_rng", recording)
+    features, labels = checks._probe_features(np.random.default_rng(0), checks.TRAIN_PER_CLASS)
     means = np.stack([features[labels == c].mean(0) for c in range(checks.NUM_CLASSES)])
-    nearest_mean = {"W": means.T, "b": -0.5 * (means**2).sum(1)}   # trained on the child's data
+    nearest_mean = {"W": means.T, "b": -0.5 * (means**2).sum(1)}   # fitted to the child's data
     zeros = {"W": np.zeros((checks.FEATURE_DIM, 10)), "b": np.zeros(10)}
     passed, reason = checks._probe_judge(nearest_mean, nearest_mean)
     assert passed and "held-out features your code never saw" in reason
     assert checks._probe_judge(zeros, nearest_mean)[0] is False
-    assert () in seeds   # default_rng() without a seed
+    assert len(calls) == 2
     a, _ = checks._probe_features(real(), 3)
     b, _ = checks._probe_features(real(), 3)
     assert not np.array_equal(a, b)

@@ -4,13 +4,14 @@ linear probe on frozen features.
 The probe's training check is judged on its result: the child returns the trained (W, b) as
 plain arrays, and the judge, in the grader, measures their accuracy on features it draws itself
 from a fresh random seed, from the same distribution as the training features (the same class
-means), so they are never sent to the child.
+means), so they are never sent to the child (the rule in ``course_lib.grading.heldout``).
 """
 
 from collections import Counter
 
 import numpy as np
 
+from course_lib.grading import heldout
 from course_lib.grading.spec import check
 
 # The "frozen features": 10 classes, 32 dimensions, one Gaussian cluster per class around fixed
@@ -128,7 +129,7 @@ def _probe_judge(student: dict, reference: dict) -> tuple[bool, str]:
             return False, f"{key} has shape {mine.shape}, expected {reference[key].shape}"
         if mine.dtype.kind not in "iuf" or not np.all(np.isfinite(mine)):
             return False, f"{key} must hold finite numbers"
-    held_out, labels = _probe_features(np.random.default_rng(), HELD_OUT_PER_CLASS)
+    held_out, labels = _probe_features(heldout.fresh_rng(), HELD_OUT_PER_CLASS)
 
     def accuracy(params: dict) -> float:
         scores = held_out @ np.asarray(params["W"], dtype=np.float64) + np.asarray(params["b"])
