@@ -145,6 +145,18 @@ def build_parser() -> argparse.ArgumentParser:
     )
     add_grade_arguments(grade)
     grade.set_defaults(func=run_grade_command)
+
+    from course_lib.release import add_release_arguments, run_release_command
+
+    release = commands.add_parser(
+        "release",
+        help="write the student edition (no solutions) to a new folder",
+        description="Instructors: write the student edition of the course to OUT: chapters, "
+        "course_lib, exercise stubs, tests and reference outputs, without solutions or hidden "
+        "checks (see README, 'Grading').",
+    )
+    add_release_arguments(release)
+    release.set_defaults(func=run_release_command)
     return parser
 
 
