@@ -16,6 +16,7 @@ from course_lib.nn.gradcheck import (
     relative_error,
 )
 from course_lib.nn.layers import (
+    GRU,
     LSTM,
     Activation,
     BatchNormalization,
@@ -42,7 +43,7 @@ from course_lib.nn.model import History, Sequential
 from course_lib.nn.optimizers import SGD, Adam, AdamW, Optimizer, RMSprop
 
 __all__ = [
-    "LSTM", "SGD", "Activation", "Adam", "AdamW", "BatchNormalization", "BinaryCrossentropy",
+    "GRU", "LSTM", "SGD", "Activation", "Adam", "AdamW", "BatchNormalization", "BinaryCrossentropy",
     "CategoricalCrossentropy", "Conv2D", "Dense", "Dropout", "Embedding", "Flatten", "History",
     "Layer", "Loss", "MaxPool2D", "MaxPooling2D", "MeanSquaredError", "Optimizer", "RMSprop",
     "Sequential", "SimpleRNN", "SparseCategoricalCrossentropy", "activations", "checks",

@@ -116,6 +116,8 @@ LAYER_CASES = {
                              (2, 4, 3)),
     "lstm_last": (lambda: LSTM(3, seed=1, **F64), (2, 4, 3)),
     "lstm_sequences": (lambda: LSTM(3, return_sequences=True, seed=1, **F64), (2, 4, 3)),
+    "gru_last": (lambda: nn.GRU(3, seed=1, **F64), (2, 4, 3)),
+    "gru_sequences": (lambda: nn.GRU(3, return_sequences=True, seed=1, **F64), (2, 4, 3)),
 }
 
 

@@ -59,6 +59,9 @@ CASES = {
     "lstm": (lambda: nn.LSTM(5, seed=1), lambda: keras.layers.LSTM(5), (3, 6, 4)),
     "lstm_sequences": (lambda: nn.LSTM(5, return_sequences=True, seed=1),
                        lambda: keras.layers.LSTM(5, return_sequences=True), (3, 6, 4)),
+    "gru": (lambda: nn.GRU(5, seed=1), lambda: keras.layers.GRU(5), (3, 6, 4)),
+    "gru_sequences": (lambda: nn.GRU(5, return_sequences=True, seed=1),
+                      lambda: keras.layers.GRU(5, return_sequences=True), (3, 6, 4)),
 }
 
 

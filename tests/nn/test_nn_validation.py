@@ -110,3 +110,34 @@ def test_sequence_layers_take_any_length_but_fixed_features():
     with pytest.raises(ValueError,
                        match=r"`x` must have shape \(batch, steps, 4\) .*got \(2, 7, 3\)"):
         layer.forward(np.ones((2, 7, 3), np.float32))
+
+
+RNN_X = np.ones((2, 5, 4), np.float32)
+
+
+@pytest.mark.parametrize(("make", "kwargs", "pattern"), [
+    (lambda: nn.GRU(3), {"mask": np.ones((2, 4), bool)},
+     r"`mask` must have shape \(batch, steps\) = \(2, 5\) for `x` of shape \(2, 5, 4\), "
+     r"got \(2, 4\)"),
+    (lambda: nn.GRU(3), {"mask": np.full((2, 5), 0.5)}, "`mask` must hold booleans"),
+    (lambda: nn.SimpleRNN(3), {"initial_state": np.zeros((2, 4), np.float32)},
+     r"`initial_state\[0\]` must have shape \(batch, units\) = \(2, 3\), got \(2, 4\)"),
+    (lambda: nn.LSTM(3), {"initial_state": np.zeros((2, 3), np.float32)},
+     r"`initial_state` must be a list of 2 arrays \(batch, units\) for layer 'lstm', got 1"),
+    (lambda: nn.GRU(3), {"initial_state": np.full((2, 3), np.nan, np.float32)},
+     r"`initial_state\[0\]` \(shape \(2, 3\)\) contains NaN or inf"),
+])
+def test_recurrent_mask_and_initial_state_bad_input(make, kwargs, pattern):
+    with pytest.raises(ValueError, match=pattern):
+        make().forward(RNN_X, **kwargs)
+
+
+def test_return_state_backward_wants_a_list():
+    layer = nn.LSTM(3, return_state=True)
+    out, h, c = layer.forward(RNN_X)
+    assert out.shape == h.shape == c.shape == (2, 3)
+    with pytest.raises(ValueError, match="`grad_out` must be a list of 3 arrays"):
+        layer.backward(np.zeros((2, 3)))
+    with pytest.raises(ValueError, match=r"`grad_out\[2\]` must have shape \(2, 3\), got \(2, 4\)"):
+        layer.backward([np.zeros((2, 3)), None, np.zeros((2, 4))])
+    assert layer.backward([np.ones((2, 3)), None, None]).shape == RNN_X.shape

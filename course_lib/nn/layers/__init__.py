@@ -8,11 +8,11 @@ from course_lib.nn.layers.dropout import Dropout
 from course_lib.nn.layers.embedding import Embedding
 from course_lib.nn.layers.normalization import BatchNormalization
 from course_lib.nn.layers.pooling import MaxPool2D, MaxPooling2D
-from course_lib.nn.layers.recurrent import LSTM, SimpleRNN
+from course_lib.nn.layers.recurrent import GRU, LSTM, SimpleRNN
 from course_lib.nn.layers.reshaping import Flatten
 
 __all__ = [
-    "LSTM", "Activation", "BatchNormalization", "Conv2D", "Dense", "Dropout", "Embedding",
+    "GRU", "LSTM", "Activation", "BatchNormalization", "Conv2D", "Dense", "Dropout", "Embedding",
     "Flatten", "Layer", "MaxPool2D", "MaxPooling2D", "MultiHeadAttention", "SimpleRNN",
     "scaled_dot_product_attention",
 ]
