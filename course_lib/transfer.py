@@ -13,6 +13,16 @@ is the mean ± sd over seeds:
 A method is ``method(x_train, y_train, seed) -> predictor``, where ``predictor(x)`` returns class
 ids ``(n,)`` or scores ``(n, classes)``. It must choose anything it tunes on its own training data
 (e.g. a validation split of it); it never sees the test set.
+
+The source and target tasks (document 003, section 2.4: a source task whose knowledge serves a
+*different* target task) are two halves of CIFAR-10 with no class in common:
+
+    x_src, y_src = cifar_task("source", "train")     # airplane automobile bird cat deer -> 0..4
+    x_tgt, y_tgt = cifar_task("target", "train")     # dog frog horse ship truck         -> 0..4
+
+and :func:`cifar_backbone` is the network that chapters 07 and 08 pre-train and transfer: pixels
+``(batch, 32, 32, 3)`` (uint8 or float, 0..255) -> features ``(batch, widths[-1])``, with blocks
+named ``block1`` ... ``block4`` so that :func:`block_features` can take any block's output.
 """
 
 from __future__ import annotations
@@ -22,7 +32,9 @@ import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 
+import keras
 import numpy as np
+from keras import layers
 
 from course_lib.nn import checks
 
@@ -195,3 +207,303 @@ def label_efficiency(
     finally:
         bar.close()
     return result
+
+
+# --------------------------------------------------------------------------------------------
+# The source and target tasks: two disjoint halves of CIFAR-10.
+# --------------------------------------------------------------------------------------------
+
+# Labels of CIFAR-10: 0 airplane, 1 automobile, 2 bird, 3 cat, 4 deer, 5 dog, 6 frog, 7 horse,
+# 8 ship, 9 truck. Each target class has a visual cousin among the source classes (dog ~ cat,
+# horse ~ deer, frog ~ bird, ship ~ airplane, truck ~ automobile), yet no target class is ever
+# seen with a label during pre-training: a real transfer, not the same task twice.
+TASK_CLASSES: dict[str, tuple[int, ...]] = {"source": (0, 1, 2, 3, 4), "target": (5, 6, 7, 8, 9)}
+_CIFAR10_NAMES = ("airplane", "automobile", "bird", "cat", "deer",
+                  "dog", "frog", "horse", "ship", "truck")
+
+
+def task_class_names(task: str) -> list[str]:
+    """The CIFAR-10 class names of ``task`` ("source" or "target"), indexed by the task's label."""
+    checks.check_choice("task", task, list(TASK_CLASSES))
+    return [_CIFAR10_NAMES[c] for c in TASK_CLASSES[task]]
+
+
+def select_classes(x: np.ndarray, y: np.ndarray,
+                   classes: Sequence[int]) -> tuple[np.ndarray, np.ndarray]:
+    """The rows of ``(x, y)`` whose label is in ``classes``, relabelled ``0..len(classes)-1`` in
+    the order of ``classes``; the order of the rows is kept. x: (n, ...), y: (n,) int labels."""
+    y = checks.as_index_array("y", y, ndim=1)
+    checks.check_same_length("x", np.asarray(x), "y", y)
+    classes = [int(c) for c in classes]
+    if not classes or len(set(classes)) != len(classes):
+        raise ValueError(f"`classes` must be distinct labels, got {classes}")
+    relabel = np.full(max(int(y.max(initial=0)), max(classes)) + 1, -1, dtype=np.int64)
+    relabel[classes] = np.arange(len(classes))
+    keep = relabel[y] >= 0
+    return np.asarray(x)[keep], relabel[y[keep]]
+
+
+def cifar_task(task: str, split: str = "train", *,
+               sample: bool | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """``(x, y)`` of the source or target task: CIFAR-10 images uint8 ``(n, 32, 32, 3)`` of the
+    task's five classes (:data:`TASK_CLASSES`) and labels int64 ``(n,)`` in 0..4.
+
+    ``split``: "train" or "test"; ``sample``: as in ``course_lib.data.load`` (None: the shipped
+    sample in fast mode, 200 train / 50 test images per class; else the full data, 5000 / 1000).
+    """
+    from course_lib import data
+
+    checks.check_choice("task", task, list(TASK_CLASSES))
+    x, y = data.load("cifar10", split, sample=sample)
+    return select_classes(x, y, TASK_CLASSES[task])
+
+
+# --------------------------------------------------------------------------------------------
+# The backbone: a small, BatchNorm-aware CNN that is cheap on a CPU.
+# --------------------------------------------------------------------------------------------
+
+# Channel statistics of the CIFAR-10 training set, 0..1 scale (as in course_lib.training.models).
+CIFAR10_MEAN = (0.4914, 0.4822, 0.4465)
+CIFAR10_STD = (0.2470, 0.2435, 0.2616)
+BLOCKS = ("block1", "block2", "block3", "block4")
+
+
+def cifar_backbone(widths: Sequence[int] = (32, 64, 128, 256), convs_per_block: int = 1,
+                   bn_momentum: float = 0.9, name: str = "cifar_backbone") -> keras.Model:
+    """A functional CNN from pixels to a feature vector, for pre-training and transfer.
+
+    Input ``(batch, 32, 32, 3)``, uint8 or float pixels 0..255 (rescaled and normalised inside,
+    so every user feeds raw images); output ``(batch, widths[-1])`` float32 features.
+
+    Block ``i`` (1-based) is ``convs_per_block`` x [3x3 conv (no bias) -> batch norm -> ReLU],
+    then 2x2 max-pooling; its layers are named ``block{i}_conv{j}``, ``block{i}_bn{j}``,
+    ``block{i}_relu{j}`` and the block's output (the pooling layer) is named ``block{i}``, so
+    ``model.get_layer("block2").output`` is block 2's feature map (see :func:`block_features`).
+    After the last block: global average pooling, named ``features``. With the default four
+    blocks the maps are 16x16, 8x8, 4x4 and 2x2.
+
+    For fine-tuning, call it with ``training=False`` (:func:`classifier` does) so that its
+    batch-norm layers keep their pre-trained statistics while their weights train.
+    """
+    widths = [checks.check_positive_int("widths", int(w)) for w in widths]
+    if not 1 <= len(widths) <= 5:
+        raise ValueError(f"`widths` must give 1 to 5 blocks for 32x32 images, got {widths}")
+    convs_per_block = checks.check_positive_int("convs_per_block", convs_per_block)
+    inputs = keras.Input((32, 32, 3), name="pixels")
+    x = layers.Rescaling(1.0 / 255, name="rescale")(inputs)
+    x = layers.Normalization(mean=CIFAR10_MEAN, variance=[s * s for s in CIFAR10_STD],
+                             name="normalize")(x)
+    for i, filters in enumerate(widths, start=1):
+        for j in range(1, convs_per_block + 1):
+            x = layers.Conv2D(filters, 3, padding="same", use_bias=False,
+                              name=f"block{i}_conv{j}")(x)
+            x = layers.BatchNormalization(momentum=bn_momentum, name=f"block{i}_bn{j}")(x)
+            x = layers.ReLU(name=f"block{i}_relu{j}")(x)
+        x = layers.MaxPooling2D(name=f"block{i}")(x)
+    outputs = layers.GlobalAveragePooling2D(name="features")(x)
+    return keras.Model(inputs, outputs, name=name)
+
+
+def block_names(backbone: keras.Model) -> list[str]:
+    """The names of the blocks of a :func:`cifar_backbone`, bottom to top ("block1", ...)."""
+    return [layer.name for layer in backbone.layers
+            if layer.name.startswith("block") and layer.name[5:].isdigit()]
+
+
+def block_features(backbone: keras.Model, block: str) -> keras.Model:
+    """A model sharing ``backbone``'s layers (and weights) from its input to the output of
+    ``block`` (e.g. "block2"), global-average-pooled: pixels (batch, 32, 32, 3) -> (batch,
+    channels of that block). For probing what each block has learned."""
+    names = block_names(backbone)
+    if block not in names:
+        raise ValueError(f"`block` must be one of {names}, got {block!r}")
+    pooled = layers.GlobalAveragePooling2D(name=f"{block}_pooled")(backbone.get_layer(block).output)
+    return keras.Model(backbone.input, pooled, name=f"{backbone.name}_{block}")
+
+
+def classifier(backbone: keras.Model, num_classes: int, *, augment: layers.Layer | None = None,
+               dropout: float = 0.0, name: str = "classifier") -> keras.Model:
+    """``backbone`` with a new dense head: pixels (batch, 32, 32, 3) -> logits (batch, classes).
+
+    ``augment`` (e.g. ``RandomCropFlip``) runs before the backbone, in training only. The head
+    is a Dense layer named ``head`` (with ``dropout`` before it). Freeze or unfreeze parts of
+    the backbone with :func:`set_trainable`, which keeps batch norm in inference mode.
+    """
+    num_classes = checks.check_positive_int("num_classes", num_classes)
+    inputs = keras.Input(backbone.input_shape[1:], name="images")
+    x = augment(inputs) if augment is not None else inputs
+    x = backbone(x)
+    if dropout:
+        x = layers.Dropout(dropout, name="dropout")(x)
+    outputs = layers.Dense(num_classes, name="head", dtype="float32")(x)
+    return keras.Model(inputs, outputs, name=name)
+
+
+# --------------------------------------------------------------------------------------------
+# Freezing and unfreezing.
+# --------------------------------------------------------------------------------------------
+
+
+def trainable_parameter_count(model: keras.layers.Layer) -> int:
+    """The number of scalars in ``model.trainable_weights`` (what the optimizer will update)."""
+    return int(sum(int(np.prod(w.shape)) for w in model.trainable_weights))
+
+
+def _is_batchnorm(layer) -> bool:
+    return isinstance(layer, layers.BatchNormalization)
+
+
+def set_trainable(model: keras.Model, which: bool | int | Sequence[str] = True, *,
+                  batchnorm: bool = False) -> int:
+    """Freeze or unfreeze the layers of ``model`` (e.g. a :func:`cifar_backbone`); returns the
+    number of trainable parameters of ``model`` afterwards.
+
+    ``which``: True (every layer), False (none), an int n (the top n layers that have weights),
+    or names (a layer is chosen when its name equals one of them or starts with it followed
+    by "_": ``["block3", "block4"]`` chooses ``block3_conv1``, ``block4_bn1``, ...).
+
+    Batch-norm layers stay frozen unless ``batchnorm=True``. In Keras 3 a frozen batch-norm
+    layer runs in inference mode (stored statistics) even inside ``fit``; a trainable one
+    normalises with the statistics of each batch and moves its stored ones, which is what
+    fine-tuning on a few target images must avoid (``base(x, training=False)`` does not
+    prevent it in a functional model: ``fit`` passes ``training=True`` down to nested layers).
+
+    After changing what is trainable, compile the model again before training it.
+    """
+    with_weights = [layer for layer in model.layers if layer.weights]
+    if isinstance(which, bool):
+        chosen = set(map(id, with_weights)) if which else set()
+    elif isinstance(which, int | np.integer):
+        if not 0 <= which <= len(with_weights):
+            raise ValueError(f"`which` = {which} layers, but {model.name!r} has "
+                             f"{len(with_weights)} layers with weights")
+        chosen = set(map(id, with_weights[len(with_weights) - int(which):]))
+    elif isinstance(which, str):
+        raise ValueError(f"`which` must be a list of names, got the string {which!r} "
+                         f"(write [{which!r}])")
+    else:
+        names = list(which)
+        def named(layer, name):
+            return layer.name == name or layer.name.startswith(name + "_")
+
+        unknown = [n for n in names if not any(named(layer, n) for layer in with_weights)]
+        if unknown:
+            raise ValueError(f"no layer with weights in {model.name!r} is named {unknown} (or "
+                             f"starts with it); layers: {[la.name for la in with_weights]}")
+        chosen = {id(layer) for layer in with_weights if any(named(layer, n) for n in names)}
+    model.trainable = True
+    for layer in with_weights:
+        layer.trainable = id(layer) in chosen and (batchnorm or not _is_batchnorm(layer))
+    return trainable_parameter_count(model)
+
+
+def weights_fingerprint(model: keras.layers.Layer) -> str:
+    """sha256 (first 16 hex digits) of every weight of ``model``, trainable or not, in order:
+    equal fingerprints before and after training prove that nothing changed."""
+    import hashlib
+
+    digest = hashlib.sha256()
+    for weight in model.weights:
+        digest.update(np.ascontiguousarray(keras.ops.convert_to_numpy(weight)).tobytes())
+    return digest.hexdigest()[:16]
+
+
+# --------------------------------------------------------------------------------------------
+# L2-SP (Li, Grandvalet and Davoine, 2018): regularise toward the source weights.
+# --------------------------------------------------------------------------------------------
+
+
+def l2sp_penalty(weights: Sequence[np.ndarray], source: Sequence[np.ndarray], alpha: float,
+                 head: Sequence[np.ndarray] = (), beta: float = 0.0) -> float:
+    """NumPy reference of the L2-SP penalty
+    ``alpha/2 * sum ||w - w_source||^2 + beta/2 * sum ||h||^2``.
+
+    weights, source: matching lists of arrays (the transferred parameters and their source
+    values, same shapes); head: the new parameters that have no source value (decayed to 0).
+    """
+    weights, source, head = _l2sp_arrays(weights, source, head)
+    return float(0.5 * alpha * sum(np.sum((w - s) ** 2) for w, s in zip(weights, source, strict=True))
+                 + 0.5 * beta * sum(np.sum(h ** 2) for h in head))
+
+
+def l2sp_gradient(weights: Sequence[np.ndarray], source: Sequence[np.ndarray], alpha: float,
+                  head: Sequence[np.ndarray] = (),
+                  beta: float = 0.0) -> tuple[list[np.ndarray], list[np.ndarray]]:
+    """The gradient of :func:`l2sp_penalty`: ``alpha (w - w_source)`` for each transferred array
+    and ``beta h`` for each head array, as two lists shaped like ``weights`` and ``head``."""
+    weights, source, head = _l2sp_arrays(weights, source, head)
+    return ([alpha * (w - s) for w, s in zip(weights, source, strict=True)], [beta * h for h in head])
+
+
+def _l2sp_arrays(weights, source, head):
+    weights = [checks.as_float_array(f"weights[{i}]", w) for i, w in enumerate(weights)]
+    source = [checks.as_float_array(f"source[{i}]", s) for i, s in enumerate(source)]
+    head = [checks.as_float_array(f"head[{i}]", h) for i, h in enumerate(head)]
+    if len(weights) != len(source):
+        raise ValueError(f"`weights` and `source` must be lists of the same length, got "
+                         f"{len(weights)} and {len(source)} arrays")
+    for i, (w, s) in enumerate(zip(weights, source, strict=True)):
+        checks.check_same_shape(f"weights[{i}]", w, f"source[{i}]", s)
+    return weights, source, head
+
+
+class L2SP(keras.regularizers.Regularizer):
+    """``alpha/2 * ||w - reference||^2`` for one variable (``reference``: its source value).
+
+    A Keras regulariser, so it works on every backend: attach it to a variable with
+    ``variable.regularizer = L2SP(alpha, value)`` (what :func:`apply_l2sp` does) and Keras adds
+    it to the loss while the variable is trainable. With ``reference`` zeros it is plain L2
+    (``alpha/2 ||w||^2``, half of ``keras.regularizers.L2(alpha)``'s ``alpha ||w||^2``).
+    """
+
+    def __init__(self, alpha: float, reference: np.ndarray):
+        if not np.isfinite(alpha) or alpha < 0:
+            raise ValueError(f"`alpha` must be a finite number >= 0, got {alpha!r}")
+        self.alpha = float(alpha)
+        self.reference = np.array(reference, dtype=np.float32)
+
+    def __call__(self, x):
+        reference = keras.ops.convert_to_tensor(self.reference, dtype=x.dtype)
+        return 0.5 * self.alpha * keras.ops.sum(keras.ops.square(x - reference))
+
+    def get_config(self) -> dict:
+        return {"alpha": self.alpha, "reference": self.reference.tolist()}
+
+
+def apply_l2sp(backbone: keras.layers.Layer, alpha: float, head: keras.layers.Layer | None = None,
+               beta: float = 0.0) -> int:
+    """Regularise every trainable-capable variable of ``backbone`` (kernels, batch-norm scales
+    and offsets; not the moving statistics) toward its current value, so call it right after
+    loading the source weights; and the variables of ``head`` toward 0 with ``beta``. Returns
+    the number of parameters regularised toward the source.
+
+    The training objective becomes
+    ``J(W) = mean_i loss(f_W(x_i), y_i) + alpha/2 ||W - W_s||^2 + beta/2 ||W_head||^2``.
+    Keras adds a regulariser only while its variable is trainable, so frozen layers add
+    nothing. Compile the model afterwards.
+    """
+    nested = list(_walk(backbone))                 # outer layers before the layers inside them
+    before = [layer.trainable for layer in nested]
+    backbone.trainable = True                      # expose every trainable-capable variable
+    capable = list(backbone.trainable_weights)
+    for layer, flag in zip(nested, before, strict=True):
+        layer.trainable = flag
+    for variable in capable:
+        variable.regularizer = L2SP(alpha, keras.ops.convert_to_numpy(variable))
+    if head is not None:
+        for variable in head.trainable_weights:
+            variable.regularizer = (L2SP(beta, np.zeros(variable.shape, np.float32))
+                                    if beta else None)
+    return int(sum(int(np.prod(v.shape)) for v in capable))
+
+
+def _walk(layer):
+    yield layer
+    for inner in getattr(layer, "layers", ()):
+        yield from _walk(inner)
+
+
+def remove_regularizers(model: keras.layers.Layer) -> None:
+    """Take every weight regulariser off ``model`` (e.g. the L2-SP of an earlier run)."""
+    for variable in model.weights:
+        variable.regularizer = None
