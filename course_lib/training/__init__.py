@@ -1,6 +1,7 @@
 """Fast Keras training on any backend: precision policy, on-device input pipeline and
 augmentation, warm-up/one-cycle schedules, label smoothing, flip TTA, throughput callback,
-small fast models, and the recipes of ``benchmarks/time_to_accuracy.py``.
+small fast models, data parallelism over several devices (JAX), and the recipes of
+``benchmarks/time_to_accuracy.py``.
 
 Importing this package imports Keras (and its backend). Weight EMA is Keras's own:
 ``keras.optimizers.AdamW(..., use_ema=True)`` with ``keras.callbacks.SwapEMAWeights``.
@@ -16,6 +17,7 @@ from course_lib.training.devices import (
     detect_device,
     wrap_optimizer,
 )
+from course_lib.training.distribution import DataParallelPlan, plan_data_parallel
 from course_lib.training.losses import SmoothedSparseCrossentropy
 from course_lib.training.models import cifar_resnet, mnist_cnn
 from course_lib.training.pipeline import DeviceBatches, eval_batches, tf_dataset, train_batches
@@ -23,6 +25,7 @@ from course_lib.training.schedules import OneCycle, WarmupLinearDecay, scale_lea
 from course_lib.training.tta import FlipTTAValidation, flip_tta_model
 
 __all__ = [
+    "DataParallelPlan",
     "DeviceBatches",
     "DeviceInfo",
     "FlipTTAValidation",
@@ -39,6 +42,7 @@ __all__ = [
     "eval_batches",
     "flip_tta_model",
     "mnist_cnn",
+    "plan_data_parallel",
     "scale_learning_rate",
     "tensorboard",
     "tf_dataset",

@@ -33,6 +33,9 @@ class TrainingMonitor(keras.callbacks.Callback):
         examples_per_epoch: exact count when the last batch is partial.
         clock: a function returning seconds (tests pass a fake clock).
         verbose: print one line per epoch.
+        time_limit: set ``model.stop_training`` at the end of the first epoch whose elapsed
+            seconds reach this (a time cap for benchmarks; ``stopped_by_time_limit`` tells);
+            None: no cap.
     """
 
     def __init__(
@@ -45,6 +48,7 @@ class TrainingMonitor(keras.callbacks.Callback):
         examples_per_epoch: int | None = None,
         clock: Callable[[], float] = time.perf_counter,
         verbose: bool = True,
+        time_limit: float | None = None,
     ):
         super().__init__()
         if batch_size <= 0:
@@ -57,6 +61,8 @@ class TrainingMonitor(keras.callbacks.Callback):
         self.examples_per_epoch = examples_per_epoch
         self.clock = clock
         self.verbose = verbose
+        self.time_limit = time_limit
+        self.stopped_by_time_limit = False
         self.records: list[dict] = []
         self.time_to_target: float | None = None
         self.epochs_to_target: int | None = None
@@ -69,6 +75,7 @@ class TrainingMonitor(keras.callbacks.Callback):
         self.records = []
         self.time_to_target = None
         self.epochs_to_target = None
+        self.stopped_by_time_limit = False
 
     def on_epoch_begin(self, epoch, logs=None):
         self._epoch_start = self.clock()
@@ -106,10 +113,16 @@ class TrainingMonitor(keras.callbacks.Callback):
             self.epochs_to_target = epoch + 1
             if self.stop_at_target:
                 self.model.stop_training = True
+        out_of_time = self.time_limit is not None and record["elapsed_seconds"] >= self.time_limit
+        if out_of_time and not self.model.stop_training and epoch + 1 < self.params["epochs"]:
+            self.stopped_by_time_limit = True
+            self.model.stop_training = True
         if self.verbose:
             shown = f" {self.monitor} {value:.4f}" if value is not None else ""
             first = reached and self.epochs_to_target == epoch + 1
             hit = f" | target {self.target} reached at {self.time_to_target:.1f}s" if first else ""
+            if self.stopped_by_time_limit:
+                hit += f" | time limit {self.time_limit:g}s: stopped"
             print(
                 f"epoch {epoch + 1}: {record['examples_per_second']:,.0f} examples/s, "
                 f"{record['epoch_seconds']:.1f}s, elapsed {record['elapsed_seconds']:.1f}s, "
