@@ -148,6 +148,33 @@ class Sequential:
             logs["accuracy"] = correct / len(x)
         return logs
 
+    def input_gradient(self, x, y, *, training: bool = False) -> tuple[float, np.ndarray]:
+        """The loss and its gradient with respect to the input: ``(loss, dL/dx)``.
+
+        x: (batch, *input_shape) floats; y: targets in the format of the compiled loss.
+        Returns the mean loss over the batch (a float) and dL/dx with the shape of ``x`` (in the
+        layers' dtype): the gradient of that *mean*, so row i is 1/batch times the gradient of
+        example i's own loss (adversarial attacks use only its sign). ``training=False``: the
+        model as deployed (dropout off, BatchNorm's moving statistics). The parameter gradients
+        (``layer.grads``) are overwritten; no parameter changes.
+        """
+        x, y = self._prepare_xy(x, y)
+        out = self._forward(x, training)
+        loss, grad = self.loss._value_and_grad(y, out)
+        first = self.layers[0]
+        saved = first.compute_input_grad
+        first.compute_input_grad = True  # build() switches it off: training never needs it
+        try:
+            for layer in reversed(self.layers):
+                grad = layer._backward(grad)
+        finally:
+            first.compute_input_grad = saved
+        if grad is None:
+            raise ValueError(
+                f"the first layer {first.name!r} takes integer inputs: there is no input gradient"
+            )
+        return float(loss), grad
+
     def train_on_batch(self, x: np.ndarray, y: np.ndarray) -> tuple[float, np.ndarray]:
         """One gradient step on a batch (no validation); returns (loss, outputs)."""
         out = self._forward(x, True)
