@@ -12,50 +12,62 @@ from pathlib import Path
 
 from course_lib.grading import report
 from course_lib.grading.engine import Exercise, ExerciseResult, Grader, StudentResult, missing_check
-from course_lib.grading.submissions import Submission, find_submissions, read_submission
+from course_lib.grading.submissions import Submission, collect
 
 
 def grade_class(submissions_dir: Path, grader: Grader, exercises: list[Exercise],
                 jobs: int = 1) -> list[StudentResult]:
     """Grade every submission of ``submissions_dir`` (read in full before any code runs)."""
     grader.hide.append(str(Path(submissions_dir).resolve()))
-    names = [ex.name for ex in exercises]
-    subs = [read_submission(path, names) for path in find_submissions(submissions_dir)]
+    subs, _ = collect(submissions_dir, [ex.name for ex in exercises])
+    return grade_submissions(subs, grader, exercises, jobs)
+
+
+def grade_submissions(subs: list[Submission], grader: Grader, exercises: list[Exercise],
+                      jobs: int = 1) -> list[StudentResult]:
+    """Grade submissions already read into memory, ``jobs`` children at a time."""
     for ex in exercises:  # the reference runs once, before any student code
         grader.reference(ex)
-    results = {sub.student: StudentResult(sub.student, flags=list(sub.flags)) for sub in subs}
-    tasks = [(sub, ex) for sub in subs for ex in exercises if ex.name in sub.sources]
+    results = [StudentResult(sub.student, flags=list(sub.flags), student_id=sub.student_id)
+               for sub in subs]
+    tasks = [(index, ex) for index, sub in enumerate(subs) for ex in exercises
+             if ex.name in sub.sources]
     with ThreadPoolExecutor(max_workers=max(1, jobs)) as pool:
-        graded = pool.map(lambda task: grader.grade(task[1], task[0].sources[task[1].name]), tasks)
-        for (sub, ex), result in zip(tasks, graded, strict=True):
-            results[sub.student].exercises[ex.name] = result
-    for sub in subs:
+        graded = pool.map(lambda task: grader.grade(task[1], subs[task[0]].sources[task[1].name]),
+                          tasks)
+        for (index, ex), result in zip(tasks, graded, strict=True):
+            results[index].exercises[ex.name] = result
+    for index, sub in enumerate(subs):
         for ex in exercises:
             if ex.name not in sub.sources:
-                results[sub.student].exercises[ex.name] = _missing(grader, ex, sub)
-    return [results[sub.student] for sub in subs]
+                results[index].exercises[ex.name] = missing_result(grader, ex)
+    return results
 
 
-def _missing(grader: Grader, exercise: Exercise, sub: Submission) -> ExerciseResult:
+def missing_result(grader: Grader, exercise: Exercise,
+                   reason: str = "exercise file missing or unreadable") -> ExerciseResult:
+    """An exercise graded 0 because there was nothing to run."""
     result = ExerciseResult(exercise.name)
     for item in grader.checks(exercise):
-        result.checks.append(missing_check(item, "exercise file missing or unreadable"))
+        result.checks.append(missing_check(item, reason))
     return result
 
 
 def gradebook_csv(students: list[StudentResult], exercises: list[Exercise]) -> str:
-    """The gradebook: student, one column per exercise, total, flags (``kind: reason; ...``)."""
+    """The gradebook: student, id (the LMS id, if any), one column per exercise, total, flags
+    (``kind: reason; ...``)."""
     buffer = io.StringIO()
     writer = csv.writer(buffer)
-    writer.writerow(["student", *[ex.name for ex in exercises], "total", "flags"])
+    writer.writerow(["student", "id", *[ex.name for ex in exercises], "total", "flags"])
     for student in students:
         scores = [f"{student.exercises[ex.name].score:g}" for ex in exercises]
         flags = "; ".join(f"{kind}: {reason}" for kind, reason in student.all_flags())
-        writer.writerow([_cell(student.student), *scores, f"{student.total:g}", _cell(flags)])
+        writer.writerow([cell(student.student), cell(student.student_id), *scores,
+                         f"{student.total:g}", cell(flags)])
     return buffer.getvalue()
 
 
-def _cell(text: str) -> str:
+def cell(text: str) -> str:
     """Guard against formula injection when the CSV is opened in a spreadsheet."""
     return "'" + text if text[:1] in ("=", "+", "-", "@", "\t", "\r") else text
 

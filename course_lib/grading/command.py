@@ -6,8 +6,9 @@ Students::
 
 Instructors::
 
-    course grade --submissions DIR --out gradebook.csv [--feedback DIR] [--hidden-tests DIR]
-                 [--jobs N] [--timeout S] [--memory MB]
+    course grade --submissions DIR|BULK.zip --out gradebook.csv [--feedback DIR]
+                 [--hidden-tests DIR] [--roster CSV] [--export canvas|moodle|csv]
+                 [--similarity S] [--jobs N] [--timeout S] [--memory MB]
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
-from course_lib.grading import batch, engine, report, sandbox
+from course_lib.grading import batch, engine, export, report, sandbox, similarity, submissions
 from course_lib.grading.engine import ExerciseResult, GradingError
 
 
@@ -32,12 +33,22 @@ def add_grade_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--json", action="store_true", help="print the results as JSON")
     teacher = parser.add_argument_group("instructors")
     teacher.add_argument("--submissions", type=Path, metavar="DIR",
-                         help="folder with one sub-folder or .zip per student")
+                         help="folder with one sub-folder or .zip per student, or a Canvas or "
+                              "Moodle bulk-download zip (also inside the folder)")
     teacher.add_argument("--out", type=Path, metavar="CSV", help="gradebook to write")
     teacher.add_argument("--feedback", type=Path, metavar="DIR",
                          help="write one Markdown feedback file per student here")
     teacher.add_argument("--hidden-tests", type=Path, metavar="DIR",
                          help="folder with hidden check modules named like the exercises")
+    teacher.add_argument("--roster", type=Path, metavar="CSV",
+                         help="class list: a Canvas gradebook export, a Moodle grading worksheet "
+                              "or a CSV with a 'student' column")
+    teacher.add_argument("--export", action="append", choices=export.FORMATS, default=[],
+                         help="also write a grades file for the LMS next to --out "
+                              "(gradebook-canvas.csv, gradebook-moodle.csv, gradebook-grades.csv)")
+    teacher.add_argument("--similarity", type=float, default=similarity.THRESHOLD, metavar="S",
+                         help="report pairs of submissions at least this alike, 0..1 (default "
+                              f"{similarity.THRESHOLD}; 1.01 turns the report off)")
     teacher.add_argument("--jobs", type=int, default=1, metavar="N",
                          help="submissions graded in parallel (default 1)")
     teacher.add_argument("--timeout", type=float, default=60.0, metavar="S",
@@ -52,8 +63,9 @@ def run_grade_command(args: argparse.Namespace) -> int:
     try:
         if args.submissions is not None:
             return _grade_class(args, limits)
-        if args.out or args.feedback or args.hidden_tests:
-            raise GradingError("--out, --feedback and --hidden-tests need --submissions")
+        if args.out or args.feedback or args.hidden_tests or args.roster or args.export:
+            raise GradingError("--out, --feedback, --hidden-tests, --roster and --export need "
+                               "--submissions")
         results = grade_exercises(args.exercises, args.path, limits)
     except (GradingError, OSError) as error:
         print(f"course grade: {error}", file=sys.stderr)
@@ -93,37 +105,87 @@ def grade_exercises(names: list[str] | None = None, path: Path | None = None,
 def _grade_class(args: argparse.Namespace, limits: sandbox.Limits) -> int:
     if args.out is None:
         raise GradingError("--submissions needs --out gradebook.csv")
-    if not args.submissions.is_dir():
-        raise GradingError(f"--submissions {args.submissions} is not a folder")
+    source = args.submissions
+    if not source.is_dir() and not (source.is_file() and source.suffix == ".zip"):
+        raise GradingError(f"--submissions {source} is neither a folder nor a .zip")
     if args.hidden_tests is not None and not args.hidden_tests.is_dir():
         raise GradingError(f"--hidden-tests {args.hidden_tests} is not a folder")
+    try:
+        roster = export.read_roster(args.roster) if args.roster is not None else None
+    except (OSError, UnicodeDecodeError, ValueError) as error:
+        raise GradingError(f"--roster: {error}") from None
     exercises = engine.select(engine.discover(args.hidden_tests), args.exercises)
     grader = engine.Grader(exercises, limits)
+    for folder in (source if source.is_dir() else source.parent, args.out.resolve().parent,
+                   args.feedback):
+        if folder is not None and Path(folder).is_dir() and not any(
+                _inside(path, Path(folder).resolve()) for path in _needed_by_child()):
+            grader.hide.append(str(Path(folder).resolve()))  # unless the child needs it
     if args.feedback is not None:
         args.feedback.mkdir(parents=True, exist_ok=True)
         grader.hide.append(str(args.feedback.resolve()))
-    out_dir = args.out.resolve().parent
-    if out_dir.is_dir() and not any(_inside(path, out_dir) for path in _needed_by_child()):
-        grader.hide.append(str(out_dir))  # the gradebook's folder, unless the child needs it
     start = time.monotonic()
-    students = batch.grade_class(args.submissions, grader, exercises, jobs=args.jobs)
+    subs, unassigned = submissions.collect(source, [ex.name for ex in exercises])
+    students = batch.grade_submissions(subs, grader, exercises, jobs=args.jobs)
+    pairs = similarity.similar_pairs(
+        subs, {ex.name: _stub(ex) for ex in exercises}, args.similarity)
+    for pair in pairs:
+        for index, sub in enumerate(subs):
+            other = pair.second if similarity._who(sub) == pair.first else pair.first
+            if similarity._who(sub) in (pair.first, pair.second):
+                students[index].flags.append(("similar", f"{pair.label} with {other}"))
+    book = export.match_roster(students, roster, grader, exercises)
+    students = [student for _, student in book.rows]
     backup = batch.write_atomic(args.out, batch.gradebook_csv(students, exercises))
+    written = []
+    for kind in dict.fromkeys(args.export):
+        path = export.export_path(args.out, kind)
+        batch.write_atomic(path, export.EXPORTERS[kind](book, grader, exercises))
+        written.append(path)
+    report_path = None
     if args.feedback is not None:
         batch.write_feedback(students, args.feedback)
+        report_path = similarity.write_report(pairs, args.feedback, args.similarity)
     wall = time.monotonic() - start
     if args.json:
-        print(json.dumps([{"student": s.student, "total": s.total,
-                           "exercises": {n: r.score for n, r in s.exercises.items()},
-                           "flags": [{"kind": k, "reason": r} for k, r in s.all_flags()]}
-                          for s in students], indent=2))
+        print(json.dumps({"students": [
+            {"student": s.student, "id": s.student_id, "total": s.total,
+             "exercises": {n: r.score for n, r in s.exercises.items()},
+             "flags": [{"kind": k, "reason": r} for k, r in s.all_flags()]} for s in students],
+            "unassigned": unassigned, "exports": [str(p) for p in written],
+            "similar": [{"exercise": p.exercise, "first": p.first, "second": p.second,
+                         "similarity": round(p.similarity, 4)} for p in pairs]}, indent=2))
         return 0
     top = sum(c.check.points for ex in exercises for c in grader.checks(ex))
     for s in students:
         flags = ", ".join(sorted({kind for kind, _ in s.all_flags()}))
-        print(f"{s.student}: {s.total:g}/{top:g}" + (f"  [{flags}]" if flags else ""))
-    print(f"graded {len(students)} submissions in {wall:.1f} s; gradebook: {args.out}"
-          + (f" (previous one kept as {backup})" if backup else ""))
+        who = f"{s.student} ({s.student_id})" if s.student_id else s.student
+        print(f"{who}: {s.total:g}/{top:g}" + (f"  [{flags}]" if flags else ""))
+    for s in students:
+        for kind, reason in s.flags:
+            if kind in ("unmapped", "resubmitted"):
+                print(f"  {kind}: {s.student}: {reason}")
+    for name in unassigned:
+        print(f"  not mapped to any student: {name}")
+    outsiders = book.not_on_roster
+    if outsiders:
+        print(f"not on the roster ({len(outsiders)}, left out of the LMS files): "
+              + ", ".join(s.student for s in outsiders))
+    if pairs:
+        print(f"similar submissions: {len(pairs)} pair(s) at >= {args.similarity:.0%}"
+              + (f" (see {report_path})" if report_path else ""))
+    print(f"graded {len(subs)} submissions in {wall:.1f} s; gradebook: {args.out}"
+          + (f" (previous one kept as {backup})" if backup else "")
+          + "".join(f"; {path}" for path in written))
     return 0
+
+
+def _stub(exercise: engine.Exercise) -> str:
+    path = engine.exercises_dir() / f"{exercise.name}.py"
+    try:
+        return path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError):
+        return ""
 
 
 def _needed_by_child() -> list[Path]:

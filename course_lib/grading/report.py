@@ -7,6 +7,8 @@ import json
 
 from course_lib.grading.engine import ExerciseResult, StudentResult
 
+INSTRUCTOR_ONLY = {"similar"}
+
 
 def text_table(result: ExerciseResult) -> str:
     """A plain-text table: one line per check, then the score and the flags."""
@@ -64,7 +66,8 @@ def feedback_markdown(student: StudentResult) -> str:
     lines = [f"# Feedback for {student.student}", "", f"Total: {student.total:g}/{total:g} points",
              ""]
     for kind, reason in student.all_flags():
-        lines.append(f"- flag **{kind}**: {reason}")
+        if kind not in INSTRUCTOR_ONLY:  # e.g. a similarity flag names another student
+            lines.append(f"- flag **{kind}**: {reason}")
     for result in student.exercises.values():
         lines += ["", f"## {result.exercise}: {result.score:g}/{result.total:g} points", "",
                   "| check | result | points | details |", "|---|---|---|---|"]

@@ -20,17 +20,55 @@ EXERCISE_FILE = re.compile(r"^ex\d+\w*\.py$")
 
 @dataclass
 class Submission:
-    """A student's exercise sources (name -> text) and what was wrong with the submission."""
+    """A student's exercise sources (name -> text) and what was wrong with the submission.
+
+    ``student_id`` and ``lms`` are set for a submission from a Canvas or Moodle bulk download.
+    """
 
     student: str
     sources: dict[str, str] = field(default_factory=dict)
     flags: list[tuple[str, str]] = field(default_factory=list)
+    student_id: str = ""
+    lms: str = ""
 
 
 def find_submissions(folder: Path) -> list[Path]:
     """The student entries of ``folder``: sub-folders and ``.zip`` files, sorted."""
     entries = [p for p in sorted(Path(folder).iterdir()) if not p.name.startswith(".")]
     return [p for p in entries if (p.is_dir() and not p.is_symlink()) or p.suffix == ".zip"]
+
+
+def collect(path: Path, exercise_names: list[str]) -> tuple[list[Submission], list[str]]:
+    """Every submission of ``path`` and the files that name no student.
+
+    ``path`` is a folder of student folders and zips, where a zip may also be a Canvas or
+    Moodle bulk download (many students), or such a bulk-download zip itself.
+    """
+    from course_lib.grading import lms
+
+    path = Path(path)
+    entries = [path] if path.is_file() else find_submissions(path)
+    subs: list[Submission] = []
+    unassigned: list[str] = []
+    for entry in entries:
+        if entry.suffix == ".zip" and lms.is_bulk_download(entry):
+            try:
+                found, orphans = lms.read_bulk_download(entry, exercise_names)
+            except (OSError, zipfile.BadZipFile, ValueError) as error:
+                subs.append(Submission(entry.stem, flags=[("malformed", f"unreadable bulk "
+                                                                      f"download: {error}")]))
+                continue
+            subs += found
+            unassigned += [f"{entry.name}: {name}" for name in orphans]
+        else:
+            subs.append(read_submission(entry, exercise_names))
+    return subs, unassigned
+
+
+def unsafe_member(name: str) -> bool:
+    """A zip member name that would escape a folder (``../``, absolute, a drive letter)."""
+    parts = PurePosixPath(name).parts
+    return name.startswith("/") or ".." in parts or bool(parts and ":" in parts[0])
 
 
 def read_submission(path: Path, exercise_names: list[str]) -> Submission:
@@ -61,7 +99,7 @@ def read_submission(path: Path, exercise_names: list[str]) -> Submission:
     return sub
 
 
-def _pick(paths: list[PurePosixPath]) -> dict[str, PurePosixPath]:
+def pick_exercise_files(paths: list[PurePosixPath]) -> dict[str, PurePosixPath]:
     """Exercise files, preferring ones in an ``exercises/`` folder, shallowest first."""
     chosen: dict[str, PurePosixPath] = {}
     ranked = sorted(paths, key=lambda p: ("exercises" not in p.parts[:-1], len(p.parts), str(p)))
@@ -78,7 +116,7 @@ def _folder_files(folder: Path) -> dict[str, bytes]:
         if len(relative.parts) <= 4 and path.is_file() and not path.is_symlink():
             paths.append(PurePosixPath(relative.as_posix()))
     return {name: (folder / rel).read_bytes()[: MAX_SOURCE_BYTES + 1]
-            for name, rel in _pick(paths).items()}
+            for name, rel in pick_exercise_files(paths).items()}
 
 
 def _zip_files(path: Path, sub: Submission) -> dict[str, bytes] | None:
@@ -95,12 +133,11 @@ def _zip_files(path: Path, sub: Submission) -> dict[str, bytes] | None:
             return None
         for member in members:
             name = member.filename.replace("\\", "/")
-            parts = PurePosixPath(name).parts
-            if name.startswith("/") or ".." in parts or (parts and ":" in parts[0]):
+            if unsafe_member(name):
                 sub.flags.append(("malformed", f"zip member with an unsafe path: {name[:80]!r}"))
                 return None
         files = [PurePosixPath(m.filename) for m in members if not m.is_dir()]
-        chosen = _pick([p for p in files if len(p.parts) <= 4])
+        chosen = pick_exercise_files([p for p in files if len(p.parts) <= 4])
         out = {}
         for name, member in chosen.items():
             with archive.open(str(member)) as handle:

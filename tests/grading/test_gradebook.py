@@ -50,7 +50,7 @@ def test_shipped_hidden_example_with_the_real_ex01(monkeypatch):
 def test_gradebook_guards_against_spreadsheet_formulas():
     student = batch.StudentResult("=HYPERLINK(\"http://x\")", flags=[("malformed", "x")])
     rows = list(csv.reader(io.StringIO(batch.gradebook_csv([student], []))))
-    assert rows[1] == ["'=HYPERLINK(\"http://x\")", "0", "malformed: x"]
+    assert rows[1] == ["'=HYPERLINK(\"http://x\")", "", "0", "malformed: x"]
 
 
 def test_submission_reading_caps_and_layouts(tmp_path):

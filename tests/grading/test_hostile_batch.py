@@ -203,7 +203,7 @@ def test_grading_completes_with_every_student(graded):
     expected = set(hostile_cases) | set(MALFORMED) | {"honest_folder", "honest_zip", "stub",
                                                       "partial"}
     assert set(rows) == expected
-    assert list(next(iter(rows.values()))) == ["student", "ex90_demo", "total", "flags"]
+    assert list(next(iter(rows.values()))) == ["student", "id", "ex90_demo", "total", "flags"]
 
 
 def test_honest_submissions_get_exact_scores(graded):
@@ -212,7 +212,9 @@ def test_honest_submissions_get_exact_scores(graded):
     assert rows["partial"]["total"] == "4"  # scale 1 + greet 1 + hidden scale 2
     assert rows["stub"]["total"] == "0"
     for name in ("honest_folder", "honest_zip", "stub", "partial"):
-        assert rows[name]["flags"] == "", name
+        flags = [f for f in rows[name]["flags"].split("; ") if f and not f.startswith("similar:")]
+        assert flags == [], name
+    assert "similar: ex90: 100% alike with honest_zip" in rows["honest_folder"]["flags"]
 
 
 @pytest.mark.parametrize("name", sorted(cases(Path("s"), Path("g"))))

@@ -1,0 +1,133 @@
+"""Similar submissions: pairs of students whose code for an exercise is suspiciously alike.
+
+Fingerprinting is copydetect's (winnowing over tokens, https://pypi.org/project/copydetect/):
+each submission is tokenized with names, strings, comments and whitespace normalised, the
+k-grams of the exercise's stub are removed (code every student was given does not count), and
+two submissions are compared by the share of their remaining tokens that they have in common.
+A pair is reported when both shares reach the threshold. The report flags; it never changes
+points.
+"""
+
+from __future__ import annotations
+
+import io
+import itertools
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from course_lib.grading.batch import safe_filename, write_atomic
+from course_lib.grading.submissions import Submission
+
+K = 25          # characters of normalised code in a fingerprinted k-gram (copydetect's default)
+WINDOW = 1      # winnowing window: 1 keeps every k-gram (submissions are small)
+THRESHOLD = 0.8
+MIN_TOKENS = 60  # submissions with less code than this beyond the stub are not compared
+
+
+@dataclass
+class Pair:
+    """Two submissions of one exercise, their similarity, and the lines they share."""
+
+    exercise: str
+    first: str
+    second: str
+    similarity: float  # the smaller of the two shares of shared code, 0..1
+    blocks: list[tuple[str, str]]  # (lines of first, lines of second), in file order
+
+    @property
+    def label(self) -> str:
+        return f"{self.exercise.split('_')[0]}: {self.similarity:.0%} alike"
+
+
+def _fingerprint(source: str, name: str, boilerplate=None):
+    from copydetect import CodeFingerprint
+
+    return CodeFingerprint(f"{name}.py", K, WINDOW, boilerplate=boilerplate, language="python",
+                           fp=io.StringIO(source))
+
+
+def _lines(source: str, starts, ends) -> list[str]:
+    """The source lines each copied character slice covers, one text block per slice."""
+    blocks = []
+    for start, end in zip(starts, ends, strict=True):
+        first = source.count("\n", 0, int(start))
+        last = source.count("\n", 0, max(int(end) - 1, int(start)))
+        blocks.append("\n".join(source.splitlines()[first:last + 1]))
+    return blocks
+
+
+def similar_pairs(subs: list[Submission], stubs: dict[str, str],
+                  threshold: float = THRESHOLD) -> list[Pair]:
+    """Pairs of submissions at or above ``threshold`` similarity, per exercise, most alike first.
+
+    ``stubs`` maps an exercise name to its stub's source (its code is ignored).
+    """
+    from copydetect import compare_files
+
+    pairs = []
+    for exercise, stub in sorted(stubs.items()):
+        boilerplate = np.array(sorted(_fingerprint(stub, exercise).hashes), dtype=np.int64)
+        prints = []
+        for index, sub in enumerate(subs):
+            source = sub.sources.get(exercise)
+            if source is None:
+                continue
+            fingerprint = _fingerprint(source, f"{exercise}-{index}", boilerplate)
+            if fingerprint.token_coverage >= MIN_TOKENS:
+                prints.append((sub, source, fingerprint))
+        for (a, source_a, fa), (b, source_b, fb) in itertools.combinations(prints, 2):
+            _, (share_a, share_b), (slices_a, slices_b) = compare_files(fa, fb)
+            similarity = float(min(share_a, share_b))
+            if similarity >= threshold:
+                blocks = list(zip(_lines(source_a, *slices_a), _lines(source_b, *slices_b),
+                                  strict=False))
+                pairs.append(Pair(exercise, _who(a), _who(b), similarity, blocks))
+    return sorted(pairs, key=lambda p: (-p.similarity, p.exercise, p.first, p.second))
+
+
+def _who(sub: Submission) -> str:
+    return f"{sub.student} ({sub.student_id})" if sub.student_id else sub.student
+
+
+def pair_markdown(pair: Pair) -> str:
+    """One pair: the score and the matching code side by side (an HTML table in Markdown)."""
+    import html
+
+    lines = [f"# {pair.exercise}: {pair.first} and {pair.second}", "",
+             f"Similarity {pair.similarity:.0%} (the smaller of the two shares of code, beyond "
+             "the stub, that the two submissions have in common; names, strings, comments and "
+             "layout are ignored). A flag for a closer look, not a verdict: points are "
+             "unchanged.", "",
+             f"<table><tr><th>{html.escape(pair.first)}</th><th>{html.escape(pair.second)}</th>"
+             "</tr>"]
+    for left, right in pair.blocks:
+        lines.append(f"<tr><td><pre>{html.escape(left)}</pre></td>"
+                     f"<td><pre>{html.escape(right)}</pre></td></tr>")
+    lines.append("</table>")
+    return "\n".join(lines) + "\n"
+
+
+def write_report(pairs: list[Pair], folder: Path, threshold: float = THRESHOLD) -> Path:
+    """``folder/similarity/index.md`` (every pair, most alike first) and one file per pair.
+
+    For the instructor: do not hand this folder to students.
+    """
+    folder = Path(folder) / "similarity"
+    folder.mkdir(parents=True, exist_ok=True)
+    lines = ["# Similar submissions", "",
+             f"Pairs whose code for an exercise is at least {threshold:.0%} alike beyond the "
+             "stub (for the instructor; points are unchanged).", ""]
+    if not pairs:
+        lines.append("No pair reaches the threshold.")
+    else:
+        lines += ["| exercise | first | second | similarity | details |", "|---|---|---|---|---|"]
+    for pair in pairs:
+        name = safe_filename(f"{pair.exercise.split('_')[0]}_{pair.first}__{pair.second}") + ".md"
+        write_atomic(folder / name, pair_markdown(pair), keep_backup=False)
+        lines.append(f"| {pair.exercise} | {pair.first} | {pair.second} | "
+                     f"{pair.similarity:.0%} | [{name}]({name}) |")
+    index = folder / "index.md"
+    write_atomic(index, "\n".join(lines) + "\n", keep_backup=False)
+    return index
