@@ -19,17 +19,21 @@ from course_lib.nn.layers import (
     GRU,
     LSTM,
     Activation,
+    AveragePooling2D,
+    AvgPool2D,
     BatchNormalization,
     Conv2D,
     Dense,
     Dropout,
     Embedding,
     Flatten,
+    GlobalAveragePooling2D,
     Layer,
     MaxPool2D,
     MaxPooling2D,
     MultiHeadAttention,
     SimpleRNN,
+    ZeroPadding2D,
     scaled_dot_product_attention,
 )
 from course_lib.nn.losses import (
@@ -50,4 +54,5 @@ __all__ = [
     "clip_by_global_norm", "clipping", "gradient_check", "layer_gradient_check", "losses",
     "metrics", "numerical_gradient", "optimizers", "relative_error",
     "MultiHeadAttention", "scaled_dot_product_attention",
+    "AveragePooling2D", "AvgPool2D", "GlobalAveragePooling2D", "ZeroPadding2D",
 ]

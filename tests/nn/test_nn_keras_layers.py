@@ -45,6 +45,22 @@ CASES = {
     "maxpool_overlap": (lambda: nn.MaxPool2D(3, strides=2, padding="same"),
                         lambda: keras.layers.MaxPooling2D(3, strides=2, padding="same"),
                         (2, 7, 6, 3)),
+    "maxpool_tiled_cut": (lambda: nn.MaxPool2D((2, 3)), lambda: keras.layers.MaxPooling2D((2, 3)),
+                          (2, 7, 8, 3)),
+    "avgpool_valid": (lambda: nn.AveragePooling2D(2), lambda: keras.layers.AveragePooling2D(2),
+                      (2, 7, 6, 3)),
+    "avgpool_same": (lambda: nn.AveragePooling2D(2, padding="same"),
+                     lambda: keras.layers.AveragePooling2D(2, padding="same"), (2, 7, 5, 3)),
+    "avgpool_overlap": (lambda: nn.AveragePooling2D(3, strides=2, padding="same"),
+                        lambda: keras.layers.AveragePooling2D(3, strides=2, padding="same"),
+                        (2, 7, 6, 3)),
+    "global_avgpool": (lambda: nn.GlobalAveragePooling2D(),
+                       lambda: keras.layers.GlobalAveragePooling2D(), (2, 5, 4, 3)),
+    "zero_padding": (lambda: nn.ZeroPadding2D((1, 2)), lambda: keras.layers.ZeroPadding2D((1, 2)),
+                     (2, 3, 4, 2)),
+    "zero_padding_asymmetric": (lambda: nn.ZeroPadding2D(((0, 2), (1, 0))),
+                                lambda: keras.layers.ZeroPadding2D(((0, 2), (1, 0))),
+                                (2, 3, 4, 2)),
     "flatten": (lambda: nn.Flatten(), lambda: keras.layers.Flatten(), (2, 3, 4, 2)),
     "batchnorm_features": (lambda: nn.BatchNormalization(),
                            lambda: keras.layers.BatchNormalization(), (8, 5)),
@@ -142,3 +158,19 @@ def test_dropout_matches_keras():
     assert np.abs(x * ours._scale - k_out).max() < FWD_TOL
     r = np.ones_like(x)
     assert np.array_equal(ours.backward(r), ours._scale)
+
+
+@pytest.mark.parametrize(("pool", "shape"), [(2, (2, 6, 6, 3)), (2, (2, 5, 5, 3)),
+                                             ((3, 2), (2, 7, 6, 3))])
+def test_maxpool_ties_go_to_the_first_maximum_as_in_keras(pool, shape):
+    """0/1 images have many tied maxima: both code paths (tiled windows, padded windows) send
+    the gradient to the first one in row-major order, as Keras does."""
+    g = np.random.default_rng(0)
+    x = g.integers(0, 2, shape).astype(np.float32)
+    ours = nn.MaxPool2D(pool, padding="same")
+    out = ours.forward(x)
+    r = g.standard_normal(out.shape).astype(np.float32)
+    k_out, _, k_grad_x = keras_output_and_grads(keras.layers.MaxPooling2D(pool, padding="same"),
+                                                x, r)
+    assert np.array_equal(out, k_out)
+    assert np.abs(ours.backward(r) - k_grad_x).max() < FWD_TOL

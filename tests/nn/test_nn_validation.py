@@ -47,6 +47,36 @@ def test_conv_and_pool_rank_and_size():
         nn.Conv2D(2, 0)
 
 
+@pytest.mark.parametrize(("make", "x", "pattern"), [
+    (lambda: nn.AveragePooling2D(3), np.zeros((1, 2, 5, 1), np.float32),
+     "smaller than the window 3"),
+    (lambda: nn.AveragePooling2D(2), np.zeros((1, 4, 4), np.float32),
+     r"`x` must have rank 4, got shape \(1, 4, 4\)"),
+    (lambda: nn.GlobalAveragePooling2D(), np.zeros((2, 3), np.float32),
+     r"`x` must have rank 4, got shape \(2, 3\)"),
+    (lambda: nn.ZeroPadding2D(1), np.zeros((2, 3, 3), np.float32),
+     r"`x` must have rank 4, got shape \(2, 3, 3\)"),
+    (lambda: nn.ZeroPadding2D(1), np.zeros((1, 3, 3, 1), np.int64),
+     "`x` must be a floating-point array, got dtype int64"),
+])
+def test_pooling_and_padding_bad_input(make, x, pattern):
+    with pytest.raises(ValueError, match=pattern):
+        make().forward(x)
+
+
+@pytest.mark.parametrize("padding", [-1, (1, 2, 3), ((1, 2), 3), 1.5, True, "same"])
+def test_zero_padding_bad_amounts(padding):
+    with pytest.raises(ValueError, match="`padding` must"):
+        nn.ZeroPadding2D(padding)
+
+
+def test_pooling_built_for_one_size_rejects_another():
+    layer = nn.AveragePooling2D(2)
+    layer.forward(np.zeros((1, 4, 4, 2), np.float32))
+    with pytest.raises(ValueError, match=r"`x` must have shape \(batch, 4, 4, 2\)"):
+        layer.forward(np.zeros((1, 6, 6, 2), np.float32))
+
+
 @pytest.mark.parametrize(("loss", "y_true", "y_pred", "pattern"), [
     (nn.SparseCategoricalCrossentropy(from_logits=True), [0, 3], np.zeros((2, 3)),
      r"`y_true` \(shape \(2,\)\) has values out of range \[0, 3\)"),

@@ -3,8 +3,9 @@
 x: (batch, height, width, channels_in); kernel: (kh, kw, channels_in, filters); bias: (filters,)
 -- Keras's layout. Forward: gather every kh x kw window into one row of a matrix ``cols``
 (batch * out_h * out_w, kh * kw * cin) and multiply by the kernel as a (kh * kw * cin, filters)
-matrix. Backward: the same matrix products transposed, then "col2im": the window gradients are
-added back into the input with one strided slice per kernel offset (kh * kw additions).
+matrix. Backward: kernel gradient cols^T @ g; input gradient ("col2im"): for each kernel
+offset (i, j), g @ kernel[i, j]^T is added back into the input pixels that offset met (one
+matrix product and one strided addition per offset).
 
 Padding "same" follows TensorFlow: out = ceil(in / stride), total padding
 max((out - 1) * stride + k - in, 0), with the odd pixel on the bottom/right.
@@ -15,6 +16,7 @@ from __future__ import annotations
 import math
 
 import numpy as np
+from numpy.lib.stride_tricks import sliding_window_view
 
 from course_lib.nn import activations, checks
 from course_lib.nn.layers.base import Layer, glorot_uniform
@@ -50,6 +52,22 @@ def window_offsets(x_padded: np.ndarray, kh: int, kw: int, stride: tuple[int, in
     for i in range(kh):
         for j in range(kw):
             yield i, j, x_padded[:, i:i + sh * (oh - 1) + 1:sh, j:j + sw * (ow - 1) + 1:sw, :]
+
+
+def im2col(x_padded: np.ndarray, kh: int, kw: int, stride: tuple[int, int],
+           out_hw: tuple[int, int]) -> np.ndarray:
+    """Every kh x kw window of x_padded (batch, h, w, c) as one row: (batch * out_h * out_w,
+    kh * kw * c), entries in the kernel's (kh, kw, c) order."""
+    n, c = x_padded.shape[0], x_padded.shape[3]
+    oh, ow = out_hw
+    if c >= 4:  # one copy of all windows (channels innermost): fastest for several channels
+        windows = sliding_window_view(x_padded, (kh, kw), axis=(1, 2))  # (n, h', w', c, kh, kw)
+        windows = windows[:, ::stride[0], ::stride[1]][:, :oh, :ow].transpose(0, 1, 2, 4, 5, 3)
+        return np.ascontiguousarray(windows).reshape(n * oh * ow, kh * kw * c)
+    cols = np.empty((n, oh, ow, kh, kw, c), dtype=x_padded.dtype)  # one copy per kernel offset
+    for i, j, view in window_offsets(x_padded, kh, kw, stride, out_hw):
+        cols[:, :, :, i, j, :] = view
+    return cols.reshape(n * oh * ow, kh * kw * c)
 
 
 class Conv2D(Layer):
@@ -105,21 +123,20 @@ class Conv2D(Layer):
         n, cin = x.shape[0], x.shape[3]
         oh, ow = self._out_hw
         xp = np.pad(x, self._pads) if any(p != (0, 0) for p in self._pads) else x
-        cols = np.empty((n, oh, ow, kh, kw, cin), dtype=x.dtype)
-        for i, j, view in window_offsets(xp, kh, kw, self.strides, self._out_hw):
-            cols[:, :, :, i, j, :] = view
-        self._cols = cols.reshape(n * oh * ow, kh * kw * cin)
         self._xp_shape = xp.shape
+        self._cols = im2col(xp, kh, kw, self.strides, self._out_hw)
         z = self._cols @ self.params["kernel"].reshape(kh * kw * cin, self.filters)
         if self.use_bias:
             z += self.params["bias"]
         z = z.reshape(n, oh, ow, self.filters)
-        self._z = z
-        self._out = _activation_forward(self.activation, z)
+        if self.activation == "relu":  # in place; relu'(z) = (z > 0) = (out > 0)
+            self._z = self._out = np.maximum(z, 0, out=z)
+        else:
+            self._z = z
+            self._out = _activation_forward(self.activation, z)
         return self._out
 
     def _backward(self, grad_out):
-        kh, kw = self.kernel_size
         g = _activation_backward(self.activation, self._z, self._out, grad_out)
         g2 = g.reshape(-1, self.filters)
         kernel = self.params["kernel"]
@@ -128,11 +145,11 @@ class Conv2D(Layer):
             np.sum(g2, axis=0, out=self.grads["bias"])
         if not self.compute_input_grad:
             return None
+        # col2im: each kernel entry (i, j) sends g @ kernel[i, j]^T back to the input pixels
+        # it met, one matrix product and one strided addition per kernel offset.
         n, oh, ow = g.shape[:3]
-        cin = kernel.shape[2]
-        dcols = (g2 @ kernel.reshape(-1, self.filters).T).reshape(n, oh, ow, kh, kw, cin)
         dxp = np.zeros(self._xp_shape, dtype=g.dtype)
-        for i, j, view in window_offsets(dxp, kh, kw, self.strides, self._out_hw):
-            view += dcols[:, :, :, i, j, :]
+        for i, j, view in window_offsets(dxp, *self.kernel_size, self.strides, self._out_hw):
+            view += (g2 @ kernel[i, j].T).reshape(n, oh, ow, -1)
         (_, _), (top, bottom), (left, right), _ = self._pads
         return dxp[:, top:dxp.shape[1] - bottom, left:dxp.shape[2] - right, :]
