@@ -33,8 +33,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 PARTS = ("tta", "profile", "chapters")
 # Tiny settings of --dry-run (CPU, CI): the shipped sample, a narrow model, one epoch each.
-DRY_TTA = ["--sample", "--limit", "512", "--widths", "8,8,8,8", "--max-epochs", "1",
-           "--course-epochs", "1"]
+DRY_TTA = ["--sample", "--limit", "512", "--test-limit", "384", "--widths", "8,8,8,8",
+           "--max-epochs", "1", "--course-epochs", "1"]  # 384 = 3 x 128: one eval shape
 DRY_PROFILE = ["--sample", "--widths", "8,8,8,8", "--batch-size", "64", "--steps", "3",
                "--warmup", "1"]
 

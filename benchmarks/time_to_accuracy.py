@@ -12,6 +12,8 @@ before the model is built (compilation included) and test accuracy is checked af
         --widths 16,32,64,128
     # what benchmarks/gpu_check.sh runs on the GPU: time caps, the course recipe over 3 seeds
     python benchmarks/time_to_accuracy.py --time-limit 100 --seeds 0,1,2
+    # try another setting of the course recipe without editing code
+    python benchmarks/time_to_accuracy.py --recipes course --course-set weight_decay=0.05
 
 Prints ``name: value`` lines and ``ratio plain/course = X`` (plain seconds / course seconds;
 with several seeds, over the course recipe's median). ``--time-limit S`` stops a recipe after
@@ -45,6 +47,7 @@ jobs were running, so +-20%):
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import os
 import statistics
 import sys
@@ -78,15 +81,35 @@ GPU_COURSE = CourseConfig(
 )
 
 
-def load(name: str, limit: int | None, sample: bool = False):
+def load(name: str, limit: int | None, sample: bool = False, test_limit: int | None = None):
     """(x_train, y_train, x_test, y_test) of the full data set (or the shipped sample), or its
-    first ``limit`` images."""
+    first ``limit`` training images (and max(limit / 4, 1000) test images, or ``test_limit``)."""
     x_train, y_train = course_data.load(name, split="train", sample=sample)
     x_test, y_test = course_data.load(name, split="test", sample=sample)
     if limit:
         x_train, y_train = x_train[:limit], y_train[:limit]
         x_test, y_test = x_test[: max(limit // 4, 1000)], y_test[: max(limit // 4, 1000)]
+    if test_limit:
+        x_test, y_test = x_test[:test_limit], y_test[:test_limit]
     return x_train, y_train, x_test, y_test
+
+
+def set_field(parser: argparse.ArgumentParser, config: CourseConfig, item: str) -> None:
+    """Apply one ``FIELD=VALUE`` override, converted to the field's type."""
+    name, _, text = item.partition("=")
+    fields = {f.name: f for f in dataclasses.fields(config)}
+    if name not in fields or not text:
+        parser.error(f"--course-set takes FIELD=VALUE with FIELD one of {', '.join(fields)}")
+    current = getattr(config, name)
+    if text == "auto":  # jit_compile, precision, data_parallel
+        value = "auto"
+    elif isinstance(current, bool):
+        value = text.lower() in {"1", "true", "yes", "on"}
+    elif isinstance(current, (int, float)):
+        value = type(current)(text)
+    else:
+        value = text
+    setattr(config, name, value)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -97,10 +120,15 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--course-epochs", type=int, help="one-cycle length of the course recipe")
     parser.add_argument("--limit", type=int, help="use only the first N training images")
     parser.add_argument("--widths", help="CIFAR model widths, e.g. 16,32,64,128 (smoke tests)")
+    parser.add_argument("--test-limit", type=int, help="use only the first N test images")
     parser.add_argument("--sample", action="store_true", help="the shipped fast-mode sample")
     parser.add_argument("--time-limit", type=float, help="seconds cap of each recipe run")
     parser.add_argument("--seeds", default="0", help="course recipe seeds, e.g. 0,1,2 (median)")
     parser.add_argument("--recipes", default="plain,course", help="which recipes to run")
+    parser.add_argument(
+        "--course-set", action="append", default=[], metavar="FIELD=VALUE",
+        help="override a CourseConfig field, e.g. weight_decay=0.05 (repeatable)",
+    )
     parser.add_argument(
         "--data-parallel", default="auto", choices=["auto", "on", "off"],
         help="course recipe over several devices (default: auto)",
@@ -124,12 +152,14 @@ def main(argv: list[str] | None = None) -> int:
     if args.course_epochs:
         course.epochs = args.course_epochs
     course.data_parallel = args.data_parallel
+    for item in args.course_set:
+        set_field(parser, course, item)
 
     device = detect_device()
     print(f"keras: {keras.__version__} backend: {keras.backend.backend()} device: {device.name}")
     print(f"task: {name} target: {target} plain_max_epochs: {max_epochs} course: {course}")
     t_load = time.perf_counter()
-    data = load(name, args.limit, args.sample)
+    data = load(name, args.limit, args.sample, args.test_limit)
     print(f"data: {name} train {data[0].shape} test {data[2].shape} "
           f"load_seconds: {time.perf_counter() - t_load:.1f}")
 

@@ -73,7 +73,7 @@ def recipe_on_two_devices() -> dict:
     y = rng.integers(0, 4, 320)
     x = (rng.integers(0, 40, (320, 8, 8, 3)) + 180 * np.eye(4)[y][:, None, None, :3]).astype("uint8")
     config = CourseConfig(
-        batch_size=16, epochs=2, peak_lr=3e-2, tta=True, flip=True, crop_pad=1, ema=True,
+        batch_size=16, epochs=2, peak_lr=3e-2, tta=True, flip=True, crop_pad=1,
         data_parallel="on",
     )
     result = run_course(build, (x[:256], y[:256], x[256:], y[256:]), 1.01, config, verbose=False)
