@@ -152,6 +152,9 @@ def start_lab(jupyter_args: list[str]) -> int:
         return 2
     env = dict(os.environ)
     env.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+    # The course's own settings (no news prompt), below the user's own: course_lib/lab/README.md
+    env["JUPYTER_CONFIG_PATH"] = os.pathsep.join(
+        [str(PACKAGE_DIR / "lab")] + [p for p in env.get("JUPYTER_CONFIG_PATH", "").split(os.pathsep) if p])
     try:
         return subprocess.call(lab_command(jupyter_args), env=env)
     except KeyboardInterrupt:

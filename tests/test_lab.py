@@ -1,5 +1,6 @@
 """`make lab ARGS=--no-browser` serves JupyterLab on chapters/."""
 
+import json
 import os
 import signal
 import socket
@@ -49,6 +50,12 @@ def test_make_lab_serves_jupyterlab(tmp_path):
         assert status == 200, f"JupyterLab did not answer 200 on /lab (last status {status})"
         tree = _get(f"http://127.0.0.1:{port}/api/contents/00_getting_started.ipynb?content=0&token={token}")
         assert tree == 200, "the lab does not serve chapters/ as its root"
+        url = (f"http://127.0.0.1:{port}/lab/api/settings/@jupyterlab/apputils-extension:"
+               f"notification?token={token}")
+        with urllib.request.urlopen(url, timeout=10) as response:
+            defaults = {k: v["default"] for k, v in json.load(response)["schema"]["properties"].items()}
+        assert defaults["fetchNews"] == "false" and defaults["checkForUpdates"] is False, (
+            "the course's settings should switch off JupyterLab's news prompt ('none' asks)")
     finally:
         os.killpg(server.pid, signal.SIGTERM)
         try:
