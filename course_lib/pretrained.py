@@ -40,7 +40,9 @@ from course_lib.data.files import atomic_write, cache_dir, sha256_file
 from course_lib.environment import fast_mode
 
 # name -> "module:function" returning that model's PretrainSpec (imported only when needed).
-REGISTRY: dict[str, str] = {}
+REGISTRY: dict[str, str] = {
+    "imdb_mlm": "course_lib.language:mlm_spec",
+}
 
 WEIGHTS_FILE = "model.weights.h5"
 META_FILE = "meta.json"

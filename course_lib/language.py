@@ -1,0 +1,659 @@
+"""Chapter 09: a small BERT-style encoder, pre-trained by masked-token prediction on the IMDB
+training reviews and fine-tuned for sentiment (document 002, sections 4.3 and 5).
+
+- Tokens: :class:`Vocabulary` (words and punctuation, the most frequent ``size``; pure Python, so
+  it runs on every Keras backend, unlike ``keras.layers.TextVectorization``, which needs
+  TensorFlow) and :class:`WordPiece` (BERT's greedy longest-match-first sub-word split).
+- The encoder, from Keras layers: :class:`TokenAndPositionEmbedding`, :func:`encoder_block`
+  (multi-head self-attention, feed-forward, residuals, layer norm), :func:`build_encoder`.
+- Masked-token pre-training: :func:`mask_tokens` (BERT's 15 % and 80/10/10 rule),
+  :func:`build_pretraining_model`, registered as ``imdb_mlm`` in ``course_lib.pretrained``.
+- Fine-tuning: :func:`build_classifier` ([CLS] -> pooled -> logits), :func:`finetune_method`
+  (AdamW with warm-up, early stopping on a validation split of the labelled data).
+- A real checkpoint: :func:`keras_hub_classifier` (KerasHub preset or local folder).
+- Errata stand-ins for document 002's PyTorch code.
+
+Token ids: 0 [PAD], 1 [UNK], 2 [CLS], 3 [SEP], 4 [MASK], then words by frequency. Ids below
+``N_SPECIAL`` are never masked and never drawn as random replacements.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import math
+import re
+import time
+from collections import Counter
+from collections.abc import Iterable, Sequence
+from pathlib import Path
+
+import numpy as np
+
+from course_lib.nn import checks
+
+SPECIAL_TOKENS = ("[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]")
+PAD, UNK, CLS, SEP, MASK = range(5)
+N_SPECIAL = len(SPECIAL_TOKENS)
+
+_TOKEN = re.compile(r"[a-z0-9]+(?:'[a-z]+)?|[^\sa-z0-9]")
+
+
+# -- tokenisation ---------------------------------------------------------------------------
+def standardize(text: str) -> list[str]:
+    """Lower-case words (with an apostrophe part: "don't") and single punctuation marks;
+    the dataset's ``<br />`` tags become spaces."""
+    if not isinstance(text, str):
+        raise ValueError(f"`text` must be a str, got {type(text).__name__}")
+    return _TOKEN.findall(text.replace("<br />", " ").lower())
+
+
+def _texts(texts) -> list[str]:
+    if isinstance(texts, str):
+        raise ValueError("`texts` must be a sequence of str (one per review), got one str")
+    texts = list(texts)
+    bad = [type(t).__name__ for t in texts if not isinstance(t, str)]
+    if bad:
+        raise ValueError(f"`texts` must hold only str, found {bad[0]} ({len(bad)} of {len(texts)})")
+    return texts
+
+
+class Vocabulary:
+    """Word-level vocabulary: the special tokens, then the ``size - 5`` most frequent tokens
+    (ties broken alphabetically, so the same texts always give the same ids)."""
+
+    def __init__(self, tokens: Sequence[str]):
+        tokens = list(tokens)
+        if tuple(tokens[:N_SPECIAL]) != SPECIAL_TOKENS or len(set(tokens)) != len(tokens):
+            raise ValueError(f"`tokens` must start with {SPECIAL_TOKENS} and hold no duplicates")
+        self.tokens = tokens
+        self.index = {t: i for i, t in enumerate(tokens)}
+
+    @classmethod
+    def build(cls, texts: Iterable[str], size: int) -> Vocabulary:
+        """Count the tokens of ``texts`` and keep the ``size`` most frequent (with the specials)."""
+        size = checks.check_positive_int("size", size)
+        if size <= N_SPECIAL:
+            raise ValueError(f"`size` must exceed the {N_SPECIAL} special tokens, got {size}")
+        counts = Counter()
+        for text in _texts(texts):
+            counts.update(standardize(text))
+        ranked = sorted(counts.items(), key=lambda item: (-item[1], item[0]))
+        return cls([*SPECIAL_TOKENS, *(t for t, _ in ranked[:size - N_SPECIAL])])
+
+    def __len__(self) -> int:
+        return len(self.tokens)
+
+    def sha256(self) -> str:
+        """A fingerprint of the token list (stored with a pre-trained model)."""
+        return hashlib.sha256("\n".join(self.tokens).encode()).hexdigest()
+
+    def encode(self, texts: Iterable[str], max_len: int) -> np.ndarray:
+        """int32 ``(n, max_len)``: [CLS], the first ``max_len - 1`` tokens (unknown ones as
+        [UNK]), then [PAD] (0) up to ``max_len``."""
+        max_len = checks.check_positive_int("max_len", max_len)
+        texts = _texts(texts)
+        ids = np.zeros((len(texts), max_len), np.int32)
+        ids[:, 0] = CLS
+        get = self.index.get
+        for row, text in enumerate(texts):
+            tokens = [get(t, UNK) for t in standardize(text)[:max_len - 1]]
+            ids[row, 1:1 + len(tokens)] = tokens
+        return ids
+
+    def decode(self, ids: Iterable[int], skip_padding: bool = True) -> str:
+        """The tokens of ``ids`` joined by spaces ([PAD] left out unless ``skip_padding=False``)."""
+        return " ".join(self.tokens[int(i)] for i in ids if not (skip_padding and int(i) == PAD))
+
+
+def lengths_in_tokens(texts: Iterable[str]) -> np.ndarray:
+    """Number of tokens (words and punctuation) of each text, int64 ``(n,)``."""
+    return np.array([len(standardize(t)) for t in _texts(texts)], dtype=np.int64)
+
+
+class WordPiece:
+    """BERT's sub-word tokenizer: each word is split greedily into the longest pieces found in
+    the vocabulary, pieces after the first marked "##"; a word with no split becomes [UNK].
+
+    ``WordPiece.build`` makes a small vocabulary by counting (frequent whole words, then
+    frequent word beginnings and "##" endings of the rarer words); BERT's own 30,522 pieces
+    were learnt on Wikipedia and books with a likelihood criterion, but split words the same way.
+    """
+
+    def __init__(self, pieces: Iterable[str], max_chars: int = 100):
+        self.pieces = set(pieces)
+        self.max_chars = max_chars
+
+    @classmethod
+    def build(cls, texts: Iterable[str], words: int = 3000, pieces: int = 1000) -> WordPiece:
+        """Vocabulary: all single characters (and "##" + character), the ``words`` most frequent
+        words, and the ``pieces`` most frequent beginnings / "##"endings (2-6 characters) of
+        the other words."""
+        counts = Counter()
+        for text in _texts(texts):
+            counts.update(t for t in standardize(text) if t.isalnum())
+        ranked = sorted(counts.items(), key=lambda item: (-item[1], item[0]))
+        whole = {w for w, _ in ranked[:words]}
+        parts = Counter()
+        for word, n in ranked[words:]:
+            for size in range(2, min(6, len(word) - 1) + 1):
+                parts[word[:size]] += n
+                parts["##" + word[-size:]] += n
+        chars = {c for w in counts for c in w}
+        best = sorted(parts.items(), key=lambda item: (-item[1], item[0]))[:pieces]
+        return cls(whole | chars | {"##" + c for c in chars} | {p for p, _ in best})
+
+    def split_word(self, word: str) -> list[str]:
+        """The pieces of one word, e.g. "unwatchable" -> ["un", "##watch", "##able"]."""
+        if len(word) > self.max_chars:
+            return ["[UNK]"]
+        out, start = [], 0
+        while start < len(word):
+            end = len(word)
+            while end > start:
+                piece = word[start:end] if start == 0 else "##" + word[start:end]
+                if piece in self.pieces:
+                    break
+                end -= 1
+            if end == start:
+                return ["[UNK]"]
+            out.append(piece)
+            start = end
+        return out
+
+    def tokenize(self, text: str) -> list[str]:
+        """All pieces of ``text`` (standardised as :func:`standardize`)."""
+        return [p for word in standardize(text) for p in self.split_word(word)]
+
+
+def text_vectorization_layer(vocabulary: Vocabulary, max_len: int):
+    """``keras.layers.TextVectorization`` with this vocabulary, for text standardised with
+    :func:`standardize` and joined by spaces (TensorFlow only; it gives the ids of
+    ``vocabulary.encode`` without the leading [CLS])."""
+    try:
+        import tensorflow  # noqa: F401
+    except ImportError:
+        raise ImportError(
+            "keras.layers.TextVectorization needs TensorFlow, which is not installed (on JAX "
+            "or PyTorch use course_lib.language.Vocabulary, which gives the same ids)"
+        ) from None
+    import keras
+
+    return keras.layers.TextVectorization(
+        standardize=None, split="whitespace", output_sequence_length=max_len,
+        vocabulary=vocabulary.tokens[2:])  # the layer puts "" (padding) and "[UNK]" at 0 and 1
+
+
+# -- BERT's masking rule --------------------------------------------------------------------
+def mask_tokens(ids, rng: np.random.Generator, vocab_size: int, rate: float = 0.15,
+                n_special: int = N_SPECIAL, mask_id: int = MASK):
+    """BERT's masked-token corruption of a batch of token ids.
+
+    ids: int (batch, steps). In each row, ``k = max(1, floor(rate * n + 0.5))`` of its ``n``
+    candidate positions (ids >= n_special; none when n = 0) are chosen uniformly without
+    replacement. Each chosen position independently becomes ``mask_id`` (80 %), a token drawn
+    uniformly from ``[n_special, vocab_size)`` (10 %), or stays as it is (10 %).
+    Returns ``(inputs, labels, weights)``: the corrupted ids (batch, steps) int32, the original
+    ids (batch, steps) int32 (the targets), and float32 weights (batch, steps), 1.0 at the
+    chosen positions and 0.0 elsewhere, so the loss counts the chosen positions only.
+    """
+    ids = checks.as_index_array("ids", ids, upper=vocab_size, ndim=2)
+    if not 0.0 < rate < 1.0:
+        raise ValueError(f"`rate` must be in (0, 1), got {rate!r}")
+    if not 0 <= mask_id < n_special < vocab_size:
+        raise ValueError(f"need 0 <= mask_id < n_special < vocab_size, got {mask_id}, "
+                         f"{n_special}, {vocab_size}")
+    candidate = ids >= n_special
+    n = candidate.sum(axis=1)
+    k = np.where(n > 0, np.maximum(1, np.floor(rate * n + 0.5)), 0).astype(np.int64)
+    keys = np.where(candidate, rng.random(ids.shape), np.inf)
+    rank = np.argsort(np.argsort(keys, axis=1), axis=1)  # rank of each position's key in its row
+    chosen = rank < k[:, None]
+    action = rng.random(ids.shape)
+    random_tokens = rng.integers(n_special, vocab_size, ids.shape)
+    inputs = np.where(chosen & (action < 0.8), mask_id, ids)
+    inputs = np.where(chosen & (action >= 0.8) & (action < 0.9), random_tokens, inputs)
+    return inputs.astype(np.int32), ids.astype(np.int32), chosen.astype(np.float32)
+
+
+def masked_positions(weights, max_predictions: int) -> np.ndarray:
+    """int32 (batch, max_predictions): the columns where ``weights`` (batch, steps) is 1, in
+    order, padded with 0 (their weight is 0: see :func:`gather_rows`)."""
+    weights = checks.as_float_array("weights", weights, ndim=2)
+    count = int((weights > 0).sum(axis=1).max(initial=0))
+    if count > max_predictions:
+        raise ValueError(f"a row has {count} masked positions, more than max_predictions="
+                         f"{max_predictions}")
+    order = np.argsort(weights <= 0, axis=1, kind="stable")[:, :max_predictions]
+    taken = np.take_along_axis(weights, order, axis=1) > 0
+    return np.where(taken, order, 0).astype(np.int32)
+
+
+def max_predictions(max_len: int, rate: float) -> int:
+    """The most positions :func:`mask_tokens` can choose in a row of ``max_len`` (one is [CLS])."""
+    return max(1, math.floor(rate * (max_len - 1) + 0.5))
+
+
+def pretraining_batch(ids, rng, vocab_size: int, rate: float, max_pred: int):
+    """Inputs and targets of one pass of masked-token pre-training.
+
+    Returns ``({"token_ids", "positions"}, labels, weights)`` with labels/weights
+    (batch, max_pred): the original ids and 1.0 at the masked positions, 0.0 in the padding.
+    """
+    inputs, labels, weights = mask_tokens(ids, rng, vocab_size, rate)
+    positions = masked_positions(weights, max_pred)
+    return ({"token_ids": inputs, "positions": positions},
+            np.take_along_axis(labels, positions, axis=1),
+            np.take_along_axis(weights, positions, axis=1))
+
+
+# -- the encoder, from Keras layers ---------------------------------------------------------
+def _keras():
+    import keras
+
+    return keras
+
+
+def _layers():
+    keras = _keras()
+
+    class TokenAndPositionEmbedding(keras.layers.Layer):
+        """ids (batch, steps) -> token embedding + learnt position embedding (batch, steps, dim)."""
+
+        def __init__(self, vocab_size: int, max_len: int, dim: int, **kwargs):
+            super().__init__(**kwargs)
+            self.vocab_size, self.max_len, self.dim = vocab_size, max_len, dim
+            self.tokens = keras.layers.Embedding(vocab_size, dim, name="token_embedding")
+            self.positions = keras.layers.Embedding(max_len, dim, name="position_embedding")
+
+        def build(self, input_shape):
+            self.tokens.build(input_shape)
+            self.positions.build((None, self.max_len))
+
+        def call(self, ids):
+            steps = keras.ops.shape(ids)[-1]
+            return self.tokens(ids) + self.positions(keras.ops.arange(steps))[None]
+
+        def get_config(self):
+            return {**super().get_config(), "vocab_size": self.vocab_size,
+                    "max_len": self.max_len, "dim": self.dim}
+
+    class PaddingMask(keras.layers.Layer):
+        """ids (batch, steps) -> bool (batch, 1, steps): True where the key is not [PAD]."""
+
+        def call(self, ids):
+            return keras.ops.expand_dims(keras.ops.not_equal(ids, PAD), axis=1)
+
+    class GatherPositions(keras.layers.Layer):
+        """(sequence (batch, steps, dim), positions (batch, P)) -> (batch, P, dim)."""
+
+        def call(self, sequence, positions):
+            steps = keras.ops.shape(sequence)[1]
+            pick = keras.ops.one_hot(positions, steps, dtype=sequence.dtype)
+            return keras.ops.einsum("bps,bsd->bpd", pick, sequence)
+
+    return TokenAndPositionEmbedding, PaddingMask, GatherPositions
+
+
+def encoder_block(x, mask, num_heads: int, ff_dim: int, dropout: float, name: str):
+    """One post-layer-norm Transformer encoder block (as BERT), functional API.
+
+    x: (batch, steps, dim); mask: bool (batch, 1, steps) (padding keys masked).
+    a = MultiHeadAttention(x, x); x = LayerNorm(x + Dropout(a));
+    f = Dense(dim)(Dense(ff_dim, gelu)(x)); x = LayerNorm(x + Dropout(f)).
+    """
+    layers = _keras().layers
+    dim = x.shape[-1]
+    if dim % num_heads:
+        raise ValueError(f"the model width {dim} must be divisible by num_heads={num_heads}")
+    attended = layers.MultiHeadAttention(num_heads, dim // num_heads, name=f"{name}_attention")(
+        x, x, attention_mask=mask)
+    x = layers.LayerNormalization(epsilon=1e-6, name=f"{name}_attention_norm")(
+        layers.Add()([x, layers.Dropout(dropout)(attended)]))
+    hidden = layers.Dense(ff_dim, activation="gelu", name=f"{name}_ff1")(x)
+    hidden = layers.Dense(dim, name=f"{name}_ff2")(hidden)
+    return layers.LayerNormalization(epsilon=1e-6, name=f"{name}_ff_norm")(
+        layers.Add()([x, layers.Dropout(dropout)(hidden)]))
+
+
+ARCHITECTURE_KEYS = ("vocab_size", "max_len", "dim", "num_heads", "ff_dim", "num_layers",
+                     "dropout")
+
+
+def build_encoder(config: dict):
+    """token ids (batch, max_len) int -> contextual vectors (batch, max_len, dim).
+
+    config: vocab_size, max_len, dim, num_heads, ff_dim, num_layers, dropout.
+    """
+    keras = _keras()
+    missing = [k for k in ARCHITECTURE_KEYS if k not in config]
+    if missing:
+        raise ValueError(f"`config` lacks {missing}")
+    embedding, padding_mask, _ = _layers()
+    ids = keras.Input((config["max_len"],), dtype="int32", name="token_ids")
+    x = embedding(config["vocab_size"], config["max_len"], config["dim"], name="embedding")(ids)
+    x = keras.layers.LayerNormalization(epsilon=1e-6, name="embedding_norm")(x)
+    x = keras.layers.Dropout(config["dropout"])(x)
+    mask = padding_mask(name="padding_mask")(ids)
+    for i in range(config["num_layers"]):
+        x = encoder_block(x, mask, config["num_heads"], config["ff_dim"], config["dropout"],
+                          name=f"block{i}")
+    return keras.Model(ids, x, name="encoder")
+
+
+def build_pretraining_model(config: dict):
+    """Encoder + masked-token head: {"token_ids" (batch, max_len), "positions" (batch, P)} ->
+    logits (batch, P, vocab_size) at the masked positions only (BERT computes the big output
+    layer only where there is something to predict)."""
+    keras = _keras()
+    layers = keras.layers
+    encoder = build_encoder(config)
+    _, _, gather = _layers()
+    ids = keras.Input((config["max_len"],), dtype="int32", name="token_ids")
+    positions = keras.Input((config["max_pred"],), dtype="int32", name="positions")
+    picked = gather(name="gather_masked")(encoder(ids), positions)
+    hidden = layers.Dense(config["dim"], activation="gelu", name="mlm_transform")(picked)
+    hidden = layers.LayerNormalization(epsilon=1e-6, name="mlm_norm")(hidden)
+    logits = layers.Dense(config["vocab_size"], name="mlm_logits")(hidden)
+    return keras.Model({"token_ids": ids, "positions": positions}, logits, name="masked_lm")
+
+
+def build_classifier(config: dict, encoder=None, num_classes: int = 2):
+    """token ids (batch, max_len) -> class logits (batch, num_classes) from the [CLS] vector:
+    pooled = tanh(Dense(h_[CLS])) (BERT's pooler), Dropout, Dense(num_classes).
+    ``encoder``: a (pre-trained) encoder to fine-tune; a new random one when None."""
+    keras = _keras()
+    layers = keras.layers
+    encoder = build_encoder(config) if encoder is None else encoder
+    encoder.trainable = True  # fine-tuning trains every layer (compile after this)
+    ids = keras.Input((config["max_len"],), dtype="int32", name="token_ids")
+    cls_vector = encoder(ids)[:, 0]
+    pooled = layers.Dense(config["dim"], activation="tanh", name="pooler")(cls_vector)
+    logits = layers.Dense(num_classes, name="classifier")(layers.Dropout(config["dropout"])(pooled))
+    return keras.Model(ids, logits, name="classifier")
+
+
+def adamw(peak_lr: float, total_steps: int, warmup_fraction: float = 0.1,
+          weight_decay: float = 0.01):
+    """AdamW with linear warm-up over ``warmup_fraction`` of the steps, then linear decay to 0
+    (BERT's recipe); layer-norm scales and biases are not decayed."""
+    from course_lib.training.schedules import WarmupLinearDecay
+
+    keras = _keras()
+    warmup = max(1, int(warmup_fraction * total_steps))
+    schedule = WarmupLinearDecay(peak_lr, total_steps=max(total_steps, warmup + 1),
+                                 warmup_steps=warmup)
+    optimizer = keras.optimizers.AdamW(learning_rate=schedule, weight_decay=weight_decay,
+                                       clipnorm=1.0)
+    optimizer.exclude_from_weight_decay(var_names=["bias", "gamma", "beta"])
+    return optimizer
+
+
+# -- pre-training ---------------------------------------------------------------------------
+def pretraining_recipe(fast: bool) -> dict:
+    """The recipe of ``imdb_mlm`` (fast: the shipped 1000-review sample, a tiny model)."""
+    recipe = {
+        "data": "imdb train reviews only (never the test reviews)",
+        "sample": bool(fast),
+        "vocab_size": 2000 if fast else 10000,
+        "max_len": 64 if fast else 128,
+        "dim": 32 if fast else 128,
+        "num_heads": 2 if fast else 4,
+        "ff_dim": 64 if fast else 256,
+        "num_layers": 1 if fast else 2,
+        "dropout": 0.1,
+        "mask_rate": 0.15,
+        "epochs": 4 if fast else 10,
+        "batch_size": 32,
+        "peak_lr": 1e-3 if fast else 5e-4,
+        "seed": 0,
+    }
+    recipe["max_pred"] = max_predictions(recipe["max_len"], recipe["mask_rate"])
+    return recipe
+
+
+def training_reviews(recipe: dict) -> np.ndarray:
+    """The IMDB **training** reviews a recipe pre-trains on (the test reviews are never read)."""
+    from course_lib import data
+
+    texts, _ = data.load("imdb", "train", sample=recipe["sample"])
+    return texts
+
+
+def vocabulary_for(recipe: dict) -> Vocabulary:
+    """The vocabulary of a recipe, rebuilt from its training reviews (deterministic)."""
+    return Vocabulary.build(training_reviews(recipe), recipe["vocab_size"])
+
+
+def _train_mlm(model, recipe: dict, verbose: bool) -> dict:
+    keras = _keras()
+    texts = training_reviews(recipe)
+    vocabulary = Vocabulary.build(texts, recipe["vocab_size"])
+    ids = vocabulary.encode(texts, recipe["max_len"])
+    keras.utils.set_random_seed(recipe["seed"])
+    rng = np.random.default_rng(recipe["seed"])
+    steps = math.ceil(len(ids) / recipe["batch_size"]) * recipe["epochs"]
+    model.compile(optimizer=adamw(recipe["peak_lr"], steps),
+                  loss=keras.losses.SparseCategoricalCrossentropy(
+                      from_logits=True, reduction="mean_with_sample_weight"))
+    tokens = int((ids != PAD).sum())
+    losses, seconds = [], 0.0
+    for epoch in range(recipe["epochs"]):
+        # A fresh mask every epoch (dynamic masking), drawn with NumPy: no tf.data needed.
+        x, y, w = pretraining_batch(ids, rng, recipe["vocab_size"], recipe["mask_rate"],
+                                    recipe["max_pred"])
+        order = rng.permutation(len(ids))
+        start = time.perf_counter()
+        history = model.fit({k: v[order] for k, v in x.items()}, y[order], sample_weight=w[order],
+                            batch_size=recipe["batch_size"], epochs=1, verbose=0, shuffle=False)
+        seconds += time.perf_counter() - start
+        losses.append(float(history.history["loss"][-1]))
+        if verbose:
+            print(f"  epoch {epoch + 1}/{recipe['epochs']}: masked-token loss {losses[-1]:.3f}, "
+                  f"{tokens * (epoch + 1) / seconds:,.0f} tokens/s", flush=True)
+    return {"loss_history": losses, "tokens_per_second": round(tokens * len(losses) / seconds),
+            "tokens_per_epoch": tokens, "reviews": len(ids), "vocabulary_sha256": vocabulary.sha256()}
+
+
+def mlm_spec():
+    """The ``imdb_mlm`` entry of ``course_lib.pretrained.REGISTRY``."""
+    from course_lib.pretrained import PretrainSpec
+
+    return PretrainSpec(
+        name="imdb_mlm",
+        description="BERT-style encoder, masked-token pre-training on the IMDB training reviews",
+        recipe=pretraining_recipe, build=build_pretraining_model, train=_train_mlm)
+
+
+def pretrained_encoder(fast: bool | None = None, verbose: bool = True):
+    """``(masked_lm_model, vocabulary, meta)`` from the course's cache (trained once when
+    missing, corrupt or stale). The vocabulary is rebuilt from the same reviews and checked
+    against the fingerprint stored at training time."""
+    from course_lib import pretrained
+
+    model, meta = pretrained.get_or_train("imdb_mlm", fast=fast, verbose=verbose)
+    vocabulary = vocabulary_for(meta["recipe"])
+    if vocabulary.sha256() != meta["results"]["vocabulary_sha256"]:
+        raise pretrained.StaleModelError(
+            "the cached imdb_mlm model was trained with another vocabulary (the training "
+            "reviews changed?); run `course pretrain imdb_mlm --force`")
+    return model, vocabulary, meta
+
+
+def fill_masks(model, vocabulary: Vocabulary, text: str, max_len: int, top: int = 3,
+               positions: Sequence[int] | None = None) -> list[tuple[str, list[tuple[str, float]]]]:
+    """Mask words of ``text`` one at a time and ask the masked-token model for them.
+
+    positions: token positions in the encoded text (1 = the first word); default: every
+    fifth word. Returns, per masked word, ``(true word, [(guess, probability)] * top)``.
+    """
+    ids = vocabulary.encode([text], max_len)[0]
+    length = int((ids != PAD).sum())
+    positions = list(range(2, length, 5)) if positions is None else list(positions)
+    bad = [p for p in positions if not 1 <= p < length]
+    if bad:
+        raise ValueError(f"`positions` must be in [1, {length}) for this text, got {bad}")
+    batch = np.repeat(ids[None], len(positions), axis=0)
+    batch[np.arange(len(positions)), positions] = MASK
+    where = np.zeros((len(positions), model.input["positions"].shape[1]), np.int32)
+    where[:, 0] = positions
+    logits = np.asarray(model.predict({"token_ids": batch, "positions": where}, verbose=0))[:, 0]
+    logits[:, :N_SPECIAL] = -np.inf  # never propose [PAD], [MASK], ...
+    probs = np.exp(logits - logits.max(axis=1, keepdims=True))
+    probs /= probs.sum(axis=1, keepdims=True)
+    out = []
+    for row, p in enumerate(positions):
+        best = np.argsort(-probs[row])[:top]
+        out.append((vocabulary.tokens[ids[p]],
+                    [(vocabulary.tokens[i], float(probs[row, i])) for i in best]))
+    return out
+
+
+# -- fine-tuning ----------------------------------------------------------------------------
+def validation_split(y, fraction: float, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """(train indices, validation indices): ``fraction`` of each class (at least one) held
+    out for validation, drawn with ``seed``."""
+    y = checks.as_index_array("y", y, ndim=1)
+    rng = np.random.default_rng(seed)
+    val = []
+    for label in np.unique(y):
+        where = rng.permutation(np.flatnonzero(y == label))
+        val.append(where[:max(1, round(fraction * len(where)))])
+    val = np.concatenate(val)
+    return rng.permutation(np.setdiff1d(np.arange(len(y)), val)), np.sort(val)
+
+
+FINETUNE = {"epochs": 8, "batch_size": 32, "peak_lr": 1e-4, "weight_decay": 0.01,
+            "validation_fraction": 0.2, "patience": 2}
+
+
+def finetune_method(config: dict, encoder_weights: list | None, settings: dict | None = None,
+                    log: list | None = None):
+    """A ``label_efficiency`` method: ``method(x, y, seed) -> predictor``.
+
+    x: token ids (n, max_len); y: labels (n,). Builds the classifier on a new encoder (random
+    when ``encoder_weights`` is None, else those pre-trained weights), holds out a validation
+    split of (x, y), trains with AdamW + warm-up, and keeps the weights of the epoch with the
+    best validation accuracy (early stopping). ``log``: each run's epochs and validation
+    accuracy are appended to it.
+    """
+    keras = _keras()
+    settings = {**FINETUNE, **(settings or {})}
+
+    def method(x, y, seed):
+        keras.utils.set_random_seed(seed)
+        encoder = build_encoder(config)
+        if encoder_weights is not None:
+            encoder.set_weights(encoder_weights)
+        model = build_classifier(config, encoder)
+        train, val = validation_split(y, settings["validation_fraction"], seed)
+        steps = math.ceil(len(train) / settings["batch_size"]) * settings["epochs"]
+        model.compile(optimizer=adamw(settings["peak_lr"], steps,
+                                      weight_decay=settings["weight_decay"]),
+                      loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
+                      metrics=["accuracy"])
+        stop = keras.callbacks.EarlyStopping(monitor="val_accuracy", patience=settings["patience"],
+                                             restore_best_weights=True)
+        history = model.fit(x[train], y[train], validation_data=(x[val], y[val]),
+                            batch_size=settings["batch_size"], epochs=settings["epochs"],
+                            callbacks=[stop], verbose=0)
+        if log is not None:
+            log.append({"seed": seed, "n": len(y), "epochs": len(history.history["loss"]),
+                        "best_val_accuracy": max(history.history["val_accuracy"])})
+        return lambda inputs: np.asarray(model.predict(inputs, batch_size=256, verbose=0))
+
+    return method
+
+
+# -- a real pre-trained checkpoint ----------------------------------------------------------
+class CheckpointUnavailable(RuntimeError):
+    """A pre-trained checkpoint that cannot be loaded here (no package, no file, no network)."""
+
+
+def keras_hub_classifier(preset: str = "bert_tiny_en_uncased", num_classes: int = 2):
+    """A real pre-trained BERT with a new classification head, from KerasHub.
+
+    preset: a KerasHub preset name (downloaded once, needs the internet) or a local folder
+    holding a saved preset (``config.json``, weights, tokenizer files), for offline use.
+    Raises :class:`CheckpointUnavailable` with what to do when keras_hub is not installed, the
+    folder does not exist, or the preset cannot be loaded (e.g. no network).
+    """
+    try:
+        import keras_hub
+    except ImportError:
+        raise CheckpointUnavailable(
+            "keras_hub is not installed, so real pre-trained checkpoints cannot be loaded. "
+            "Install it with `pip install keras-hub` (it is optional for this course); "
+            "the chapter's own pre-trained encoder needs nothing extra."
+        ) from None
+    looks_like_path = any(sep in preset for sep in ("/", "\\")) or preset.startswith(".")
+    if looks_like_path and not Path(preset).is_dir():
+        raise CheckpointUnavailable(
+            f"no preset folder at {preset!r}: save one where the internet is reachable with "
+            "`keras_hub.models.BertTextClassifier.from_preset(name).save_to_preset(folder)` and "
+            "copy the folder here")
+    try:
+        return keras_hub.models.BertTextClassifier.from_preset(preset, num_classes=num_classes)
+    except Exception as error:
+        raise CheckpointUnavailable(
+            f"could not load the KerasHub preset {preset!r} ({type(error).__name__}: "
+            f"{str(error).splitlines()[0] if str(error) else ''}). Without internet access, "
+            "pass a local preset folder instead of a preset name."
+        ) from None
+
+
+# -- document 002's PyTorch code: faithful NumPy stand-ins (errata) ---------------------------
+def hf_style_encode(vocabulary: Vocabulary, text: str, max_length: int,
+                    return_tensors: str | None = None) -> dict:
+    """What ``tokenizer(text, truncation=True, padding='max_length', max_length=...)`` returns
+    for ONE text: lists of ``max_length`` ids, or, with ``return_tensors``, arrays of shape
+    (1, max_length): a tokenizer always returns a batch when asked for tensors."""
+    ids = vocabulary.encode([text], max_length)
+    mask = (ids != PAD).astype(np.int64)
+    if return_tensors is None:
+        return {"input_ids": ids[0].tolist(), "attention_mask": mask[0].tolist()}
+    return {"input_ids": ids.astype(np.int64), "attention_mask": mask}
+
+
+def default_collate(items: Sequence[dict]) -> dict:
+    """PyTorch's ``default_collate`` for dict items: each key stacked on a new first axis."""
+    return {key: np.stack([np.asarray(item[key]) for item in items]) for key in items[0]}
+
+
+def bert_input_shape(input_ids) -> tuple[int, int]:
+    """The first thing ``transformers``' ``BertModel.forward`` does with ``input_ids``:
+    ``batch_size, seq_length = input_ids.size()``."""
+    batch_size, seq_length = np.shape(input_ids)
+    return batch_size, seq_length
+
+
+DOCUMENT_002_LOOP = '''
+epochs = 3
+batch_size = 16
+
+for epoch in range(epochs):
+    loss = train_epoch(model, train_dataset, batch_size, optimizer)
+    print(f"Epoch {epoch+1}, train loss: {loss:.3f}")
+
+    print(f"Epoch {epoch+1}, dev accuracy: {evaluate(model, dev_dataset, batch_size)}")
+
+print(f"Test accuracy: {evaluate(model, test_dataset, batch_size)}")
+'''
+
+DOCUMENT_002_REPORTED = """Accuracy on train set: 0.999
+Accuracy on dev set: 0.983
+Accuracy on test set: 0.983"""
+
+
+def run_document_loop(names: dict) -> tuple[str, str | None]:
+    """Run document 002's training loop (section 4.3 = 5.2) with ``names`` defined; returns
+    ``(printed text, error or None)``."""
+    import contextlib
+    import io
+
+    printed = io.StringIO()
+    try:
+        with contextlib.redirect_stdout(printed):
+            exec(DOCUMENT_002_LOOP, dict(names))  # noqa: S102 - the document's own code
+    except Exception as error:
+        return printed.getvalue(), f"{type(error).__name__}: {error}"
+    return printed.getvalue(), None
