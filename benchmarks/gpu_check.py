@@ -1,6 +1,8 @@
-"""The GPU check's runner (started by ``benchmarks/gpu_check.sh``, which installs the carried
-wheels and sets the environment first): time to accuracy for both recipes, the input-pipeline
-profile, then every chapter in full mode with ``course run``; one summary table at the end.
+"""Run the GPU check's parts under time caps and write one summary table.
+
+Started by ``benchmarks/gpu_check.sh`` (which installs the carried wheels and sets the
+environment first): time to accuracy for both recipes, the input-pipeline profile, then every
+chapter in full mode with ``course run``; one summary table at the end.
 
 Every part runs as a child process with a time cap inside one overall budget (the device's
 10-minute command limit), so a part that runs long is reported as such ("timeout after N s",
