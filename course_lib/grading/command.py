@@ -129,11 +129,9 @@ def _grade_class(args: argparse.Namespace, limits: sandbox.Limits) -> int:
     students = batch.grade_submissions(subs, grader, exercises, jobs=args.jobs)
     pairs = similarity.similar_pairs(
         subs, {ex.name: _stub(ex) for ex in exercises}, args.similarity)
-    for pair in pairs:
-        for index, sub in enumerate(subs):
-            other = pair.second if similarity._who(sub) == pair.first else pair.first
-            if similarity._who(sub) in (pair.first, pair.second):
-                students[index].flags.append(("similar", f"{pair.label} with {other}"))
+    if pairs:
+        for sub, student in zip(subs, students, strict=True):
+            student.flags += similarity.flags_for(pairs, similarity.who(sub))
     book = export.match_roster(students, roster, grader, exercises)
     students = [student for _, student in book.rows]
     backup = batch.write_atomic(args.out, batch.gradebook_csv(students, exercises))
