@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import statistics
 import sys
 import time
 from pathlib import Path
@@ -94,10 +95,11 @@ def _sync(model: keras.Model) -> None:
     np.asarray(ops.convert_to_numpy(model.trainable_weights[0].value)).sum()
 
 
-def steps_per_second(model: keras.Model, fit_args: dict, steps: int, warmup: int) -> float:
-    """Steps/s of ``model.fit(**fit_args)`` over ``steps`` steps, after ``warmup`` steps that
-    compile the step and fill the pipeline."""
-    model.fit(**fit_args, epochs=1, steps_per_epoch=warmup, verbose=0)
+def steps_per_second(model: keras.Model, fit_args: dict, steps: int, warmup: int = 0) -> float:
+    """Steps/s of ``model.fit(**fit_args)`` over ``steps`` steps, after ``warmup`` untimed steps
+    (the first call compiles the step for these inputs)."""
+    if warmup:
+        model.fit(**fit_args, epochs=1, steps_per_epoch=warmup, verbose=0)
     _sync(model)
     start = time.perf_counter()
     model.fit(**fit_args, epochs=1, steps_per_epoch=steps, verbose=0)
@@ -129,7 +131,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--widths", default="64,128,256,512", help="cifar_resnet widths")
     parser.add_argument("--batch-size", type=int, default=RECIPE.batch_size)
     parser.add_argument("--steps", type=int, default=50, help="timed steps per measurement")
-    parser.add_argument("--warmup", type=int, default=3, help="untimed steps before each")
+    parser.add_argument("--warmup", type=int, default=3, help="untimed steps first, per input")
+    parser.add_argument("--repeats", type=int, default=3, help="timed runs per input (median)")
     parser.add_argument("--limit", type=int, help="use only the first N training images")
     parser.add_argument("--sample", action="store_true", help="the shipped fast-mode sample")
     parser.add_argument("--precision", default="auto", help="auto or a Keras dtype policy")
@@ -167,16 +170,24 @@ def main(argv: list[str] | None = None) -> int:
         steps=args.steps + args.warmup,
     )
     real = train_batches(x, y, batch)
-    if len(real) < args.steps + args.warmup:
+    if len(real) < max(args.steps, args.warmup):
         parser.error(f"{len(real)} batches of {batch} is fewer than --steps + --warmup")
-    rates = {
-        "synthetic": steps_per_second(model, {"x": synthetic}, args.steps, args.warmup),
-        "real": steps_per_second(model, {"x": real, "shuffle": False}, args.steps, args.warmup),
-        "host": steps_per_second(
-            model, {"x": x.astype("float32"), "y": y, "batch_size": batch}, args.steps, args.warmup
-        ),
+    inputs = {
+        "synthetic": {"x": synthetic},
+        "real": {"x": real, "shuffle": False},
+        "host": {"x": x.astype("float32"), "y": y, "batch_size": batch},
     }
+    for fit_args in inputs.values():  # compile each input's step once
+        steps_per_second(model, fit_args, 1, args.warmup)
+    # The three in turn, --repeats times, median of each: a change of machine load during the
+    # run hits all three alike.
+    measured = {name: [] for name in inputs}
+    for _ in range(args.repeats):
+        for name, fit_args in inputs.items():
+            measured[name].append(steps_per_second(model, fit_args, args.steps))
+    rates = {name: statistics.median(values) for name, values in measured.items()}
     pipeline = pipeline_batches_per_second(train_batches(x, y, batch), 4 * args.steps)
+    print(f"repeats: {args.repeats} (median of each)")
     for name, rate in rates.items():
         print(f"steps_per_second_{name}: {rate:.2f}")
         print(f"examples_per_second_{name}: {rate * batch:,.0f}")
