@@ -129,10 +129,11 @@ def pair_markdown(pair: Pair) -> str:
     import html
 
     lines = [f"# {pair.exercise}: {pair.first} and {pair.second}", "",
-             f"Similarity {pair.similarity:.0%} (the smaller of the two shares of code, beyond "
-             "the stub, that the two submissions have in common; names, strings, comments and "
-             "layout are ignored). A flag for a closer look, not a verdict: points are "
-             "unchanged.", "",
+             f"Similarity {pair.similarity:.0%} (the smaller of the two shares of code "
+             "fingerprints, beyond the stub, that the two submissions have in common; names, "
+             "strings, comments and layout are ignored). The stretches below are where they "
+             "match (they may include the stub's lines in between). A flag for a closer look, "
+             "not a verdict: points are unchanged.", "",
              f"<table><tr><th>{html.escape(pair.first)}</th><th>{html.escape(pair.second)}</th>"
              "</tr>"]
     for left, right in pair.blocks:
