@@ -73,6 +73,8 @@ FOOLS = [
      "    return dx, dh, dWx, dWh, db[None, :]\n",
      "step_backward_gradients"),
     ("def rnn_forward(x, h0, Wx, Wh, b):\n    return x, []\n", "sequence_forward_states"),
+    ("_rnn_backward = rnn_backward\n\n"
+     "def rnn_backward(dh, cache):\n    return _rnn_backward(dh, cache)[:4]\n", "bptt_gradients"),
     (NO_FLOW_BACK, "bptt_gradients"),
     (NO_FLOW_BACK, "bptt_matches_numerical_gradients"),
     (LAST_STEP_ONLY, "bptt_gradients"),
@@ -106,6 +108,15 @@ def test_untouched_stub_scores_zero(grader):
 @pytest.mark.parametrize(("patch", "check_name"), FOOLS)
 def test_check_is_not_fooled(grader, patch, check_name):
     assert_not_fooled(grader, NAME, patch, check_name)
+
+
+def test_wrong_number_of_gradients_gets_a_clear_reason(grader):
+    from exercise_helpers import grade_source, reference_source
+
+    patch = "_b = rnn_backward\n\ndef rnn_backward(dh, cache):\n    return _b(dh, cache)[:4]\n"
+    result = grade_source(grader, NAME, reference_source(NAME) + "\n\n" + patch)
+    reason = {c.name: c.reason for c in result.checks}["bptt_gradients"]
+    assert "rnn_backward must return 5 arrays" in reason and "got 4 values" in reason
 
 
 def test_finite_differences_pass_the_numerical_check_but_not_the_exact_one(grader):

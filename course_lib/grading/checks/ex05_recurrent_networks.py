@@ -26,10 +26,17 @@ def _sequence(rng: np.random.Generator, batch: int, steps: int, n_in: int, hidde
             "dh": rng.standard_normal((batch, steps, hidden))}
 
 
+def _named(function: str, result, names: tuple) -> dict:
+    """The returned tuple as a dict, with a clear message when it has the wrong length."""
+    if not isinstance(result, tuple | list) or len(result) != len(names):
+        got = f"{len(result)} values" if isinstance(result, tuple | list) else type(result).__name__
+        raise ValueError(f"{function} must return {len(names)} arrays {names}, got {got}")
+    return dict(zip(names, result, strict=True))
+
+
 def _backward(module, s: dict) -> dict:
     _, cache = module.rnn_forward(s["x"], s["h0"], s["Wx"], s["Wh"], s["b"])
-    grads = module.rnn_backward(s["dh"], cache)
-    return dict(zip(GRADS, grads, strict=True))
+    return _named("rnn_backward", module.rnn_backward(s["dh"], cache), GRADS)
 
 
 @check(points=2)
@@ -52,7 +59,7 @@ def step_backward_gradients(module, rng):
     _, cache = module.rnn_step_forward(rng.standard_normal((4, 3)), rng.standard_normal((4, 5)),
                                        Wx, Wh, b)
     grads = module.rnn_step_backward(rng.standard_normal((4, 5)), cache)
-    return dict(zip(("dx_t", "dh_prev", "dWx", "dWh", "db"), grads, strict=True))
+    return _named("rnn_step_backward", grads, ("dx_t", "dh_prev", "dWx", "dWh", "db"))
 
 
 @check(points=2)
