@@ -41,7 +41,11 @@ from course_lib.environment import fast_mode
 
 # name -> "module:function" returning that model's PretrainSpec (imported only when needed).
 REGISTRY: dict[str, str] = {
+    "cifar_source": "course_lib.transfer:cifar_source_spec",
+    "mnist_source": "course_lib.transfer:mnist_source_spec",
     "imdb_mlm": "course_lib.language:mlm_spec",
+    "cifar_rotation": "course_lib.selfsupervised:rotation_spec",
+    "cifar_denoising": "course_lib.selfsupervised:denoising_spec",
 }
 
 WEIGHTS_FILE = "model.weights.h5"

@@ -27,10 +27,13 @@ named ``block1`` ... ``block4`` so that :func:`block_features` can take any bloc
 
 from __future__ import annotations
 
+import os
 import sys
 import time
+import warnings
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import keras
 import numpy as np
@@ -268,7 +271,7 @@ CIFAR10_STD = (0.2470, 0.2435, 0.2616)
 BLOCKS = ("block1", "block2", "block3", "block4")
 
 
-def cifar_backbone(widths: Sequence[int] = (32, 64, 128, 256), convs_per_block: int = 1,
+def cifar_backbone(widths: Sequence[int] = (16, 32, 64, 128), convs_per_block: int = 1,
                    bn_momentum: float = 0.9, name: str = "cifar_backbone") -> keras.Model:
     """A functional CNN from pixels to a feature vector, for pre-training and transfer.
 
@@ -280,7 +283,9 @@ def cifar_backbone(widths: Sequence[int] = (32, 64, 128, 256), convs_per_block: 
     ``block{i}_relu{j}`` and the block's output (the pooling layer) is named ``block{i}``, so
     ``model.get_layer("block2").output`` is block 2's feature map (see :func:`block_features`).
     After the last block: global average pooling, named ``features``. With the default four
-    blocks the maps are 16x16, 8x8, 4x4 and 2x2.
+    blocks the maps are 16x16, 8x8, 4x4 and 2x2, and the network has 98k parameters (about
+    4M multiply-adds per image: cheap enough to pre-train on 2 CPU cores in minutes). The
+    default is the network of the course's source models (:data:`BACKBONE`).
 
     For fine-tuning, call it with ``training=False`` (:func:`classifier` does) so that its
     batch-norm layers keep their pre-trained statistics while their weights train.
@@ -507,3 +512,453 @@ def remove_regularizers(model: keras.layers.Layer) -> None:
     """Take every weight regulariser off ``model`` (e.g. the L2-SP of an earlier run)."""
     for variable in model.weights:
         variable.regularizer = None
+
+
+# --------------------------------------------------------------------------------------------
+# Training helpers.
+# --------------------------------------------------------------------------------------------
+
+
+def compile_classifier(model: keras.Model, learning_rate: float, *, total_steps: int | None = None,
+                       optimizer: str = "adam", momentum: float = 0.9) -> keras.Model:
+    """Compile ``model`` (logits out, integer labels) with Adam or SGD+momentum, the learning
+    rate cosine-decayed to 0 over ``total_steps`` (constant when None); returns ``model``."""
+    checks.check_choice("optimizer", optimizer, ["adam", "sgd"])
+    rate = (keras.optimizers.schedules.CosineDecay(learning_rate, decay_steps=total_steps)
+            if total_steps else learning_rate)
+    opt = (keras.optimizers.Adam(rate) if optimizer == "adam"
+           else keras.optimizers.SGD(rate, momentum=momentum))
+    model.compile(optimizer=opt, metrics=["accuracy"],
+                  loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True))
+    return model
+
+
+def fit_classifier(model: keras.Model, x: np.ndarray, y: np.ndarray, *, epochs: int,
+                   batch_size: int, learning_rate: float, optimizer: str = "adam",
+                   seed: int = 0, monitor: bool = False, validation_data=None):
+    """Compile and train ``model`` on images x: (n, 32, 32, 3) uint8 and labels y: (n,).
+
+    Cosine-decayed learning rate over the whole run; ``monitor`` prints one line per epoch
+    (examples/s, ETA; ``course_lib.training.TrainingMonitor``). Returns the Keras history.
+    """
+    from course_lib.training import TrainingMonitor
+
+    y = checks.as_index_array("y", y, ndim=1)
+    checks.check_same_length("x", np.asarray(x), "y", y)
+    steps = epochs * int(np.ceil(len(y) / batch_size))
+    compile_classifier(model, learning_rate, total_steps=steps, optimizer=optimizer)
+    keras.utils.set_random_seed(seed)
+    callbacks = [TrainingMonitor(batch_size, monitor="val_accuracy" if validation_data else
+                                 "accuracy", examples_per_epoch=len(y))] if monitor else []
+    return model.fit(x, y, epochs=epochs, batch_size=batch_size, verbose=0, shuffle=True,
+                     validation_data=validation_data, callbacks=callbacks)
+
+
+def accuracy(model: keras.Model, x: np.ndarray, y: np.ndarray, batch_size: int = 500) -> float:
+    """Top-1 accuracy of ``model`` (logits out) on x: (n, ...) with labels y: (n,)."""
+    predicted = np.argmax(model.predict(x, batch_size=batch_size, verbose=0), axis=1)
+    return float(np.mean(predicted == np.asarray(y)))
+
+
+# --------------------------------------------------------------------------------------------
+# The source models the course pre-trains (registered in course_lib.pretrained.REGISTRY).
+# --------------------------------------------------------------------------------------------
+
+# The network of the course's source models (chapter 08 pre-trains the same one).
+BACKBONE = {"widths": [16, 32, 64, 128], "convs_per_block": 1}
+
+
+def _source_recipe(task: str, fast: bool) -> dict:
+    full_epochs = {"cifar_source": 15, "mnist_source": 3}[task]
+    return {
+        "data": {"cifar_source": "cifar10 train, source classes airplane automobile bird cat deer",
+                 "mnist_source": "mnist train, 25000 digits padded to 32x32x3"}[task]
+                + (" (shipped sample)" if fast else ""),
+        "sample": fast,
+        "classes": 5 if task == "cifar_source" else 10,
+        "backbone": BACKBONE,
+        "augment": {"pad": 4, "flip": task == "cifar_source"},
+        "epochs": 3 if fast else full_epochs,
+        "batch_size": 128,
+        "learning_rate": 2e-3,
+        "optimizer": "adam",
+        "seed": 0,
+    }
+
+
+def mnist_as_cifar(x: np.ndarray) -> np.ndarray:
+    """MNIST digits uint8 (n, 28, 28) -> (n, 32, 32, 3): zero-padded by 2 pixels, grey in RGB."""
+    x = np.asarray(x)
+    if x.ndim != 3 or x.shape[1:] != (28, 28):
+        raise ValueError(f"`x` must be MNIST images (n, 28, 28), got shape {x.shape}")
+    return np.repeat(np.pad(x, ((0, 0), (2, 2), (2, 2)))[..., None], 3, axis=-1)
+
+
+def source_data(name: str, split: str, sample: bool) -> tuple[np.ndarray, np.ndarray]:
+    """The images and labels a source model ("cifar_source", "mnist_source") learns from."""
+    from course_lib import data
+
+    if name == "cifar_source":
+        return cifar_task("source", split, sample=sample)
+    x, y = data.load("mnist", split, sample=sample)
+    if split == "train" and not sample:
+        x, y = x[:25000], y[:25000]
+    return mnist_as_cifar(x), y
+
+
+def build_source(recipe: dict) -> keras.Model:
+    """The untrained source model of ``recipe``: augmentation -> cifar_backbone -> head."""
+    from course_lib.training import RandomCropFlip
+
+    backbone = cifar_backbone(**recipe["backbone"])
+    augment = RandomCropFlip(recipe["augment"]["pad"], flip=recipe["augment"]["flip"],
+                             seed=recipe["seed"], name="augment")
+    return classifier(backbone, recipe["classes"], augment=augment, name="source_model")
+
+
+def _train_source(name: str):
+    def train(model: keras.Model, recipe: dict, verbose: bool) -> dict:
+        x, y = source_data(name, "train", recipe["sample"])
+        x_test, y_test = source_data(name, "test", recipe["sample"])
+        keras.utils.set_random_seed(recipe["seed"])
+        start = time.perf_counter()
+        fit_classifier(model, x, y, epochs=recipe["epochs"], batch_size=recipe["batch_size"],
+                       learning_rate=recipe["learning_rate"], optimizer=recipe["optimizer"],
+                       seed=recipe["seed"], monitor=verbose)
+        seconds = time.perf_counter() - start
+        return {"source_test_accuracy": accuracy(model, x_test, y_test),
+                "train_images": int(len(y)), "fit_seconds": round(seconds, 1),
+                "examples_per_second": round(recipe["epochs"] * len(y) / seconds, 1)}
+    return train
+
+
+def cifar_source_spec():
+    """``pretrained`` entry "cifar_source": the backbone trained on the five source classes."""
+    from course_lib.pretrained import PretrainSpec
+
+    return PretrainSpec("cifar_source",
+                        "cifar_backbone trained on CIFAR-10 airplane/automobile/bird/cat/deer",
+                        lambda fast: _source_recipe("cifar_source", fast), build_source,
+                        _train_source("cifar_source"))
+
+
+def mnist_source_spec():
+    """``pretrained`` entry "mnist_source": the same backbone trained on MNIST digits (a source
+    unrelated to the CIFAR-10 target, for negative transfer)."""
+    from course_lib.pretrained import PretrainSpec
+
+    return PretrainSpec("mnist_source", "cifar_backbone trained on MNIST digits (unrelated source)",
+                        lambda fast: _source_recipe("mnist_source", fast), build_source,
+                        _train_source("mnist_source"))
+
+
+def source_backbone(source_model: keras.Model) -> keras.Model:
+    """The ``cifar_backbone`` inside a source model from :func:`build_source`."""
+    return source_model.get_layer("cifar_backbone")
+
+
+def transferred_backbone(source_model: keras.Model, name: str = "cifar_backbone") -> keras.Model:
+    """A new backbone with the source model's backbone weights (the source model is untouched)."""
+    source = source_backbone(source_model)
+    config = {"widths": [source.get_layer(f"{b}_conv1").filters for b in block_names(source)],
+              "convs_per_block": sum(1 for la in source.layers if la.name.startswith("block1_conv"))}
+    backbone = cifar_backbone(**config, name=name)
+    backbone.set_weights(source.get_weights())
+    return backbone
+
+
+# --------------------------------------------------------------------------------------------
+# A keras.applications backbone (ImageNet weights when available) for the same chapter code.
+# --------------------------------------------------------------------------------------------
+
+_APPLICATIONS = {
+    # name: (no-top weights file of keras.applications, its md5, feature width)
+    "MobileNetV3Small": ("weights_mobilenet_v3_small_224_1.0_float_no_top_v2.h5",
+                         "d3e8ec802a04aa4fc771ee12a9a9b836", 576),
+    "MobileNetV3Large": ("weights_mobilenet_v3_large_224_1.0_float_no_top_v2.h5",
+                         "07fb09a5933dd0c8eaafa16978110389", 960),
+}
+_APPLICATIONS_ORIGIN = "https://storage.googleapis.com/tensorflow/keras-applications/mobilenet_v3/"
+
+
+class WeightsUnavailable(FileNotFoundError):
+    """Pre-trained weights that can neither be found locally nor downloaded."""
+
+
+def keras_weights_path(name: str = "MobileNetV3Small") -> Path:
+    """Where Keras keeps (and looks for) the ImageNet weights of application ``name``:
+    ``$KERAS_HOME/models/<file>`` (``KERAS_HOME`` defaults to ``~/.keras``)."""
+    checks.check_choice("name", name, list(_APPLICATIONS))
+    home = os.environ.get("KERAS_HOME") or os.path.join(os.path.expanduser("~"), ".keras")
+    return Path(home) / "models" / _APPLICATIONS[name][0]
+
+
+def _imagenet_weights(name: str) -> Path:
+    filename, md5, _ = _APPLICATIONS[name]
+    target = keras_weights_path(name)
+    if target.is_file():
+        return target
+    url = _APPLICATIONS_ORIGIN + filename
+    try:
+        found = keras.utils.get_file(filename, url, cache_dir=str(target.parent.parent),
+                                     cache_subdir="models", file_hash=md5)
+    except Exception as error:  # offline, firewall, proxy: every failure gets the same advice
+        reason = (str(error).strip().splitlines() or [""])[0].split(" -- ")[-1]
+        raise WeightsUnavailable(
+            f"the ImageNet weights of {name} are not on this machine and could not be "
+            f"downloaded ({type(error).__name__}: {reason[:100]}). Download\n  {url}\n"
+            f"and save it as\n  {target}\n(or anywhere, and pass weights='/path/to/{filename}'); "
+            f"or use the course's own source model, which needs no download: "
+            f"pretrained.get_or_train('cifar_source')."
+        ) from None
+    return Path(found)
+
+
+def applications_backbone(name: str = "MobileNetV3Small", weights: str | Path | None = "imagenet",
+                          image_size: int = 96) -> keras.Model:
+    """A ``keras.applications`` network as a drop-in for :func:`cifar_backbone`: pixels
+    ``(batch, 32, 32, 3)`` uint8 or float 0..255 -> features ``(batch, width)`` (576 for
+    MobileNetV3Small, 960 for MobileNetV3Large).
+
+    The images are resized to ``image_size`` (ImageNet networks expect larger inputs than
+    32x32); the network's own preprocessing (MobileNetV3 rescales 0..255 to [-1, 1] inside,
+    ``include_preprocessing=True``) comes next, then the network without its top
+    (``include_top=False``) and global average pooling.
+
+    ``weights``: "imagenet" (the Keras cache file, downloaded when missing and possible),
+    the path of a local weights file (the Keras no-top ``.h5`` file, or a ``.weights.h5``
+    saved from the same architecture), or None (random initialisation). When ImageNet weights
+    are neither cached nor downloadable, :class:`WeightsUnavailable` says exactly which file to
+    download and where to put it. A local file that does not fit raises ``ValueError``.
+    """
+    checks.check_choice("name", name, list(_APPLICATIONS))
+    image_size = checks.check_positive_int("image_size", image_size)
+    if image_size < 32:
+        raise ValueError(f"`image_size` must be at least 32, got {image_size}")
+    if weights == "imagenet":
+        path = _imagenet_weights(name)
+    elif weights is None:
+        path = None
+    else:
+        path = Path(weights)
+        if not path.is_file():
+            raise WeightsUnavailable(f"weights file {path} not found (pass weights='imagenet', "
+                                     f"None, or the path of an existing weights file)")
+    application = getattr(keras.applications, name)(
+        input_shape=(image_size, image_size, 3), include_top=False, weights=None,
+        pooling="avg", include_preprocessing=True)
+    if path is not None:
+        try:
+            with warnings.catch_warnings():   # Keras notes functional internals it skips
+                warnings.filterwarnings("ignore", message="Skipping nested container")
+                application.load_weights(str(path))
+        except Exception as error:
+            raise ValueError(f"the weights file {path} does not fit {name} without its top "
+                             f"({type(error).__name__}: {str(error).splitlines()[0][:160]})"
+                             ) from None
+    inputs = keras.Input((32, 32, 3), name="pixels")
+    x = layers.Resizing(image_size, image_size, name="resize")(inputs)
+    outputs = application(x)
+    return keras.Model(inputs, outputs, name=f"{name.lower()}_backbone")
+
+
+# --------------------------------------------------------------------------------------------
+# The methods compared by the label-efficiency curve.
+# --------------------------------------------------------------------------------------------
+
+
+def epochs_for(n_train: int, batch_size: int, min_steps: int, min_epochs: int,
+               max_epochs: int) -> int:
+    """Epochs so that a run takes at least ``min_steps`` optimizer steps (small budgets would
+    otherwise stop after a handful), between ``min_epochs`` and ``max_epochs``."""
+    steps_per_epoch = int(np.ceil(n_train / batch_size))
+    return int(np.clip(np.ceil(min_steps / steps_per_epoch), min_epochs, max_epochs))
+
+
+def extract_features(backbone: keras.Model, x: np.ndarray, batch_size: int = 500) -> np.ndarray:
+    """Features of a (frozen) backbone in inference mode: x (n, 32, 32, 3) -> (n, width)."""
+    return np.asarray(backbone.predict(x, batch_size=batch_size, verbose=0), dtype=np.float32)
+
+
+def train_head(features: np.ndarray, y: np.ndarray, num_classes: int, *,
+               iterations: int = 300, learning_rate: float = 1e-2, l2: float = 1e-3,
+               seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    """A softmax classifier on features ``(n, d)``: full-batch Adam on the mean cross-entropy
+    plus ``l2/2 ||W||^2``, in NumPy (float64; fast: no per-epoch overhead). The features are
+    centred and divided by one global scale first; that is folded into the result, so that
+    ``logits = features @ W + b``. Returns ``(W (d, classes), b (classes,))``; ``seed`` sets
+    the small random initial W."""
+    from course_lib.nn.activations import softmax
+
+    features = checks.as_float_array("features", features, ndim=2).astype(np.float64)
+    y = checks.as_index_array("y", y, ndim=1, upper=num_classes)
+    checks.check_same_length("features", features, "y", y)
+    mean = features.mean(0)
+    scale = float(np.sqrt(np.mean((features - mean) ** 2))) + 1e-12
+    z = (features - mean) / scale
+    onehot = np.eye(num_classes)[y]
+    rng = np.random.default_rng(seed)
+    params = [0.01 * rng.standard_normal((z.shape[1], num_classes)), np.zeros(num_classes)]
+    moments = [[np.zeros_like(p), np.zeros_like(p)] for p in params]
+    for step in range(1, iterations + 1):
+        error = (softmax(z @ params[0] + params[1]) - onehot) / len(y)
+        grads = [z.T @ error + l2 * params[0], error.sum(0)]
+        for p, g, m in zip(params, grads, moments, strict=True):
+            m[0] = 0.9 * m[0] + 0.1 * g
+            m[1] = 0.999 * m[1] + 0.001 * g * g
+            p -= learning_rate * (m[0] / (1 - 0.9 ** step)) / (
+                np.sqrt(m[1] / (1 - 0.999 ** step)) + 1e-8)
+    kernel = params[0] / scale
+    return kernel.astype(np.float32), (params[1] - mean @ kernel).astype(np.float32)
+
+
+def linear_predictor(weights: tuple[np.ndarray, np.ndarray]) -> Predictor:
+    """``features (n, d) -> scores (n, classes)`` of a head ``(W, b)`` from :func:`train_head`."""
+    kernel, bias = weights
+    return lambda features: np.asarray(features, dtype=np.float64) @ kernel + bias
+
+
+def feature_extraction_method(config: dict) -> Method:
+    """A method for :func:`label_efficiency` on *cached features* (x = frozen-backbone features
+    (n, d), computed once for the whole pool and test set): a new head, nothing else trains.
+    ``config``: the "head" part of :func:`chapter_recipe`."""
+    def train(features, y, seed):
+        return linear_predictor(train_head(features, y, int(y.max()) + 1, seed=seed, **config))
+    return train
+
+
+def _predictor(model: keras.Model) -> Predictor:
+    return lambda x: model.predict(x, batch_size=500, verbose=0)
+
+
+def scratch_method(config: dict, num_classes: int = 5) -> Method:
+    """From scratch: a randomly initialised :func:`cifar_backbone` + head, with augmentation,
+    trained on the labelled images only. ``config``: the "scratch" part of the recipe."""
+    from course_lib.training import RandomCropFlip
+
+    def train(x, y, seed):
+        keras.utils.set_random_seed(seed)
+        model = classifier(cifar_backbone(**BACKBONE), num_classes,
+                           augment=RandomCropFlip(4, seed=seed))
+        epochs = epochs_for(len(y), config["batch_size"], config["min_steps"],
+                            config["min_epochs"], config["max_epochs"])
+        fit_classifier(model, x, y, epochs=epochs, batch_size=config["batch_size"],
+                       learning_rate=config["learning_rate"], optimizer=config["optimizer"],
+                       seed=seed)
+        return _predictor(model)
+    return train
+
+
+def fine_tune(source_model: keras.Model, x: np.ndarray, y: np.ndarray, seed: int, config: dict,
+              head_config: dict, *, alpha: float = 0.0, beta: float = 0.0,
+              batchnorm: bool = False, num_classes: int = 5) -> keras.Model:
+    """Fine-tune a copy of the source backbone on (x, y); returns the trained classifier.
+
+    1. New head trained on the frozen backbone's features (:func:`train_head`, cheap).
+    2. Unfreeze ``config["blocks"]`` (batch norm stays frozen unless ``batchnorm``), attach
+       L2-SP when ``alpha`` > 0 (toward the source weights; the head decays with ``beta``),
+       **recompile** and train everything unfrozen with a lower learning rate (SGD+momentum
+       by default), with augmentation.
+    """
+    from course_lib.training import RandomCropFlip
+
+    keras.utils.set_random_seed(seed)
+    backbone = transferred_backbone(source_model)
+    model = classifier(backbone, num_classes, augment=RandomCropFlip(4, seed=seed))
+    set_trainable(backbone, False)
+    model.get_layer("head").set_weights(
+        train_head(extract_features(backbone, x), y, num_classes, seed=seed, **head_config))
+    set_trainable(backbone, config["blocks"], batchnorm=batchnorm)
+    if alpha or beta:
+        apply_l2sp(backbone, alpha, head=model.get_layer("head"), beta=beta)
+    epochs = epochs_for(len(y), config["batch_size"], config["min_steps"], config["min_epochs"],
+                        config["max_epochs"])
+    fit_classifier(model, x, y, epochs=epochs, batch_size=config["batch_size"],
+                   learning_rate=config["learning_rate"], optimizer=config["optimizer"], seed=seed)
+    return model
+
+
+def fine_tune_method(source_model: keras.Model, config: dict, head_config: dict,
+                     alpha: float = 0.0, beta: float = 0.0) -> Method:
+    """:func:`fine_tune` as a method for :func:`label_efficiency` (``alpha`` > 0: L2-SP)."""
+    def train(x, y, seed):
+        return _predictor(fine_tune(source_model, x, y, seed, config, head_config,
+                                    alpha=alpha, beta=beta))
+    return train
+
+
+# --------------------------------------------------------------------------------------------
+# The two silent bugs of fine-tuning, measured.
+# --------------------------------------------------------------------------------------------
+
+
+def _backbone_change(before: list[np.ndarray], backbone: keras.Model) -> int:
+    """How many weight arrays of ``backbone`` differ from ``before``."""
+    after = [keras.ops.convert_to_numpy(w) for w in backbone.weights]
+    return sum(not np.array_equal(a, b) for a, b in zip(before, after, strict=True))
+
+
+def trainable_without_recompile(source_model: keras.Model, x: np.ndarray, y: np.ndarray, *,
+                                blocks: Sequence[str] = ("block3", "block4"),
+                                learning_rate: float = 1e-3, batch_size: int = 32,
+                                num_classes: int = 5) -> dict[str, str]:
+    """What ``fit`` does when ``trainable`` changed after the model was trained once.
+
+    Case "unfreeze": train the head on the frozen backbone (one epoch), unfreeze ``blocks``,
+    call ``fit`` again *without* compiling; case "unfreeze + compile": the same with
+    ``compile`` in between; case "freeze": train everything one epoch, freeze the backbone,
+    ``fit`` again without compiling. Each case is a fresh model; returns, per case, how many of
+    the backbone's weight arrays the second ``fit`` changed, or the error it raised.
+    """
+    def run(first: bool | Sequence[str], second: bool | Sequence[str], recompile: bool) -> str:
+        backbone = transferred_backbone(source_model)
+        model = classifier(backbone, num_classes)
+        set_trainable(backbone, first)
+        compile_classifier(model, learning_rate)
+        model.fit(x, y, epochs=1, batch_size=batch_size, verbose=0)
+        count = set_trainable(backbone, second) + trainable_parameter_count(model.get_layer("head"))
+        if recompile:
+            compile_classifier(model, learning_rate)
+        before = [keras.ops.convert_to_numpy(w) for w in backbone.weights]
+        try:
+            model.fit(x, y, epochs=1, batch_size=batch_size, verbose=0)
+        except Exception as error:  # JAX refuses; the point is to show what happens
+            text = (str(error).strip().splitlines() or [""])[0]
+            return (f"{count:,} parameters marked trainable; fit raised "
+                    f"{type(error).__name__}: {text[:110]}...")
+        changed = _backbone_change(before, backbone)
+        return (f"{count:,} parameters marked trainable; fit changed {changed} of the "
+                f"backbone's {len(before)} weight arrays")
+
+    keras.utils.set_random_seed(0)
+    return {"unfreeze, no compile": run(False, list(blocks), False),
+            "unfreeze + compile": run(False, list(blocks), True),
+            "freeze, no compile": run(list(blocks), False, False)}
+
+
+def batchnorm_statistics(backbone: keras.Model) -> list[np.ndarray]:
+    """The moving means and variances of every batch-norm layer of ``backbone``."""
+    return [keras.ops.convert_to_numpy(w) for layer in backbone.layers if _is_batchnorm(layer)
+            for w in (layer.moving_mean, layer.moving_variance)]
+
+
+def statistics_drift(before: list[np.ndarray], after: list[np.ndarray]) -> float:
+    """The largest relative change ``|after - before| / (|before| + 1e-3)`` over all entries."""
+    return float(max(np.max(np.abs(a - b) / (np.abs(b) + 1e-3))
+                     for a, b in zip(after, before, strict=True)))
+
+
+def training_false_is_overridden(source_model: keras.Model, x: np.ndarray, y: np.ndarray, *,
+                                 batch_size: int = 32, num_classes: int = 5) -> float:
+    """The Keras guide's recipe ``base(inputs, training=False)`` with the base unfrozen
+    (batch norm included), one epoch of ``fit``: returns the drift of the moving statistics
+    (:func:`statistics_drift`); 0.0 would mean batch norm stayed in inference mode."""
+    backbone = transferred_backbone(source_model)
+    backbone.trainable = True
+    inputs = keras.Input((32, 32, 3))
+    outputs = layers.Dense(num_classes)(backbone(inputs, training=False))
+    model = keras.Model(inputs, outputs)
+    compile_classifier(model, 1e-4)
+    before = batchnorm_statistics(backbone)
+    model.fit(x, y, epochs=1, batch_size=batch_size, verbose=0)
+    return statistics_drift(before, batchnorm_statistics(backbone))

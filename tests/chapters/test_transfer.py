@@ -92,3 +92,264 @@ def test_weights_fingerprint_changes_only_when_weights_change():
     kernel = backbone.get_layer("block1_conv1").kernel
     kernel.assign(kernel + 1e-3)
     assert transfer.weights_fingerprint(backbone) != before
+
+
+# ---------------------------------------------------------------- L2-SP
+
+
+def _arrays(seed, shapes=((3, 4), (4,), (2, 2, 3))):
+    rng = np.random.default_rng(seed)
+    return [rng.standard_normal(s) for s in shapes]
+
+
+def test_l2sp_numpy_gradient_matches_central_differences():
+    from course_lib import nn
+
+    weights, source, head = _arrays(0), _arrays(1), _arrays(2, ((4, 2),))
+    alpha, beta = 0.3, 0.05
+    grads, head_grads = transfer.l2sp_gradient(weights, source, alpha, head, beta)
+    for param, grad in zip(weights + head, grads + head_grads, strict=True):
+        numeric = nn.numerical_gradient(
+            lambda: transfer.l2sp_penalty(weights, source, alpha, head, beta), param)
+        assert grad.shape == param.shape
+        assert nn.relative_error(grad, numeric) < 1e-6
+    expected = 0.5 * alpha * sum(np.sum((w - s) ** 2) for w, s in zip(weights, source,
+                                                                       strict=True))
+    expected += 0.5 * beta * np.sum(head[0] ** 2)
+    assert transfer.l2sp_penalty(weights, source, alpha, head, beta) == pytest.approx(expected)
+    assert transfer.l2sp_penalty(source, source, alpha) == 0.0
+
+
+def test_l2sp_numpy_bad_input():
+    weights, source = _arrays(0), _arrays(1)
+    with pytest.raises(ValueError, match=r"`weights\[1\]` and `source\[1\]` must have the same shape"):
+        transfer.l2sp_penalty(weights, [source[0], source[1][:2], source[2]], 0.1)
+    with pytest.raises(ValueError, match="same length, got 3 and 2"):
+        transfer.l2sp_gradient(weights, source[:2], 0.1)
+    with pytest.raises(ValueError, match=r"`weights\[0\]` .* NaN"):
+        transfer.l2sp_penalty([np.full((2,), np.nan)], [np.zeros(2)], 0.1)
+    with pytest.raises(ValueError, match="`alpha` must be a finite number >= 0"):
+        transfer.L2SP(-1.0, np.zeros(2))
+
+
+def _tiny_classifier(seed=0):
+    import keras
+
+    keras.utils.set_random_seed(seed)
+    backbone = transfer.cifar_backbone(widths=(4, 4, 4, 4))
+    model = transfer.classifier(backbone, 3)
+    transfer.set_trainable(backbone, True, batchnorm=True)
+    return backbone, model
+
+
+def _perturb(model, seed):
+    import keras
+
+    rng = np.random.default_rng(seed)
+    for variable in model.trainable_weights:
+        value = keras.ops.convert_to_numpy(variable)
+        variable.assign(value + 0.1 * rng.standard_normal(value.shape).astype(value.dtype))
+
+
+def test_l2sp_regularizer_adds_the_numpy_penalty_to_the_loss():
+    import keras
+
+    backbone, model = _tiny_classifier()
+    source = [keras.ops.convert_to_numpy(v) for v in backbone.trainable_weights]
+    count = transfer.apply_l2sp(backbone, alpha=0.2, head=model.get_layer("head"), beta=0.05)
+    assert count == sum(s.size for s in source)
+    _perturb(model, seed=1)
+    current = [keras.ops.convert_to_numpy(v) for v in backbone.trainable_weights]
+    head = [keras.ops.convert_to_numpy(v) for v in model.get_layer("head").trainable_weights]
+    expected = transfer.l2sp_penalty(current, source, 0.2, head, 0.05)
+    total = float(sum(keras.ops.convert_to_numpy(loss) for loss in model.losses))
+    assert total == pytest.approx(expected, rel=1e-5)
+    transfer.set_trainable(backbone, False)                    # frozen variables add nothing
+    head_only = float(sum(keras.ops.convert_to_numpy(loss) for loss in model.losses))
+    assert head_only == pytest.approx(transfer.l2sp_penalty([], [], 0.2, head, 0.05), rel=1e-5)
+    transfer.remove_regularizers(model)
+    assert model.losses == []
+
+
+# One SGD step with and without L2-SP from the same displaced weights: the difference of the
+# two updates is exactly learning_rate * alpha * (w - w_source), the NumPy gradient. The same
+# code runs on the current backend and, in a subprocess, on JAX.
+L2SP_STEP = """
+import numpy as np, keras
+from course_lib import transfer
+
+def models():
+    keras.utils.set_random_seed(0)
+    backbone = transfer.cifar_backbone(widths=(4, 4, 4, 4))
+    model = transfer.classifier(backbone, 3)
+    transfer.set_trainable(backbone, True, batchnorm=True)
+    return backbone, model
+
+rng = np.random.default_rng(0)
+x = rng.integers(0, 256, (8, 32, 32, 3)).astype("float32")
+y = rng.integers(0, 3, 8)
+plain_backbone, plain = models()
+l2sp_backbone, l2sp = models()
+source = [keras.ops.convert_to_numpy(v) for v in l2sp_backbone.trainable_weights]
+transfer.apply_l2sp(l2sp_backbone, alpha=0.5)
+shift = [0.1 * rng.standard_normal(s.shape).astype("float32") for s in source]
+for backbone in (plain_backbone, l2sp_backbone):
+    for variable, s, d in zip(backbone.trainable_weights, source, shift):
+        variable.assign(s + d)
+displaced = [s + d for s, d in zip(source, shift)]
+for model in (plain, l2sp):
+    model.compile(optimizer=keras.optimizers.SGD(0.1),
+                  loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True))
+    model.train_on_batch(x, y)
+expected, _ = transfer.l2sp_gradient(displaced, source, 0.5)
+worst = 0.0
+for p, q, g in zip(plain_backbone.trainable_weights, l2sp_backbone.trainable_weights, expected):
+    step_difference = keras.ops.convert_to_numpy(p) - keras.ops.convert_to_numpy(q)
+    worst = max(worst, float(np.max(np.abs(step_difference - 0.1 * g))))
+print("WORST", worst)
+"""
+
+
+def _worst(output: str) -> float:
+    return float(output.strip().splitlines()[-1].split()[-1])
+
+
+def test_l2sp_training_step_matches_numpy_gradient(capsys):
+    exec(L2SP_STEP, {})
+    assert _worst(capsys.readouterr().out) < 1e-5
+
+
+def test_l2sp_training_step_matches_numpy_gradient_on_jax():
+    import os
+    import subprocess
+    import sys
+
+    pytest.importorskip("jax")
+    env = {**os.environ, "KERAS_BACKEND": "jax", "JAX_PLATFORMS": "cpu"}
+    result = subprocess.run([sys.executable, "-c", L2SP_STEP], env=env, capture_output=True,
+                            text=True, timeout=180)
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert _worst(result.stdout) < 1e-5
+
+
+# ---------------------------------------------------------------- heads and budgets
+
+
+def test_train_head_learns_and_folds_the_standardisation():
+    rng = np.random.default_rng(0)
+    means = 3.0 * rng.standard_normal((4, 6))
+    y = np.repeat(np.arange(4), 50)
+    features = 100.0 + 20.0 * (means[y] + rng.standard_normal((200, 6)))   # far from 0, wide
+    kernel, bias = transfer.train_head(features, y, 4, iterations=300)
+    assert kernel.shape == (6, 4) and bias.shape == (4,)
+    scores = transfer.linear_predictor((kernel, bias))(features)
+    assert np.mean(scores.argmax(1) == y) > 0.95
+    assert np.array_equal(transfer.train_head(features, y, 4)[0],
+                          transfer.train_head(features, y, 4)[0])   # deterministic
+    with pytest.raises(ValueError, match="out of range"):
+        transfer.train_head(features, y + 1, 4)
+
+
+def test_epochs_for_gives_small_budgets_enough_steps():
+    assert transfer.epochs_for(50, 32, min_steps=100, min_epochs=2, max_epochs=40) == 40
+    assert transfer.epochs_for(500, 32, min_steps=100, min_epochs=2, max_epochs=40) == 7
+    assert transfer.epochs_for(20000, 32, min_steps=100, min_epochs=2, max_epochs=40) == 2
+
+
+# ---------------------------------------------------------------- keras.applications
+
+
+def test_applications_backbone_loads_a_local_weights_file(tmp_path):
+    import keras
+
+    application = keras.applications.MobileNetV3Small(
+        input_shape=(48, 48, 3), include_top=False, weights=None, pooling="avg")
+    path = tmp_path / "mobilenet.weights.h5"
+    application.save_weights(path)
+    backbone = transfer.applications_backbone("MobileNetV3Small", weights=path, image_size=48)
+    assert all(np.array_equal(a, b) for a, b in zip(application.get_weights(),
+                                                    backbone.get_weights(), strict=True))
+    features = backbone(np.zeros((2, 32, 32, 3), dtype="uint8"))
+    assert tuple(features.shape) == (2, 576)
+    with pytest.raises(ValueError, match="does not fit MobileNetV3Large"):
+        transfer.applications_backbone("MobileNetV3Large", weights=path, image_size=48)
+    with pytest.raises(transfer.WeightsUnavailable, match="not found"):
+        transfer.applications_backbone(weights=tmp_path / "missing.h5")
+
+
+def test_applications_backbone_offline_names_the_file_to_download(tmp_path, monkeypatch):
+    import keras
+
+    def offline(*args, **kwargs):
+        raise Exception("URL fetch failure on https://example: -- [Errno -2] Name or service not known")
+
+    monkeypatch.setenv("KERAS_HOME", str(tmp_path / "keras"))
+    monkeypatch.setattr(keras.utils, "get_file", offline)
+    expected = tmp_path / "keras" / "models" / "weights_mobilenet_v3_small_224_1.0_float_no_top_v2.h5"
+    assert transfer.keras_weights_path("MobileNetV3Small") == expected
+    with pytest.raises(transfer.WeightsUnavailable) as error:
+        transfer.applications_backbone("MobileNetV3Small", weights="imagenet")
+    message = str(error.value)
+    assert "https://storage.googleapis.com/tensorflow/keras-applications/mobilenet_v3/" in message
+    assert str(expected) in message and "Name or service not known" in message
+
+
+# ---------------------------------------------------------------- the source models
+
+
+def test_source_models_are_registered_and_pretrain_into_the_cache(tmp_path, monkeypatch):
+    from course_lib import pretrained
+
+    monkeypatch.setenv("COURSE_CACHE", str(tmp_path / "cache"))
+    assert pretrained.REGISTRY["cifar_source"] == "course_lib.transfer:cifar_source_spec"
+    spec = pretrained.spec("mnist_source")
+    assert spec.recipe(False)["backbone"] == transfer.BACKBONE
+    real = transfer._source_recipe
+
+    def tiny(task, fast):
+        return {**real(task, fast), "epochs": 1, "backbone": {"widths": [4, 4, 4, 4],
+                                                                "convs_per_block": 1}}
+
+    monkeypatch.setattr(transfer, "_source_recipe", tiny)
+    model, meta = pretrained.get_or_train("cifar_source", fast=True, verbose=False)
+    assert set(meta["results"]) == {"source_test_accuracy", "train_images", "fit_seconds",
+                                    "examples_per_second"}
+    assert meta["results"]["train_images"] == 1000 and meta["recipe"]["sample"] is True
+    again, _ = pretrained.load("cifar_source", fast=True)
+    backbone = transfer.transferred_backbone(again)
+    assert all(np.array_equal(a, b) for a, b in zip(
+        transfer.source_backbone(model).get_weights(), backbone.get_weights(), strict=True))
+
+
+def test_mnist_as_cifar_pads_and_repeats():
+    digits = np.arange(2 * 28 * 28, dtype=np.uint8).reshape(2, 28, 28)
+    images = transfer.mnist_as_cifar(digits)
+    assert images.shape == (2, 32, 32, 3) and images[:, :2].max() == 0
+    np.testing.assert_array_equal(images[:, 2:30, 2:30, 1], digits)
+    with pytest.raises(ValueError, match=r"MNIST images \(n, 28, 28\)"):
+        transfer.mnist_as_cifar(np.zeros((2, 32, 32)))
+
+
+# ---------------------------------------------------------------- the silent bugs
+
+
+def test_trainable_without_recompile_reports_what_keras_does():
+    """Pins the behaviour the chapter describes (Keras 3.15): on TensorFlow an unfreeze without
+    recompiling trains nothing new and a freeze keeps training; JAX raises. If a Keras release
+    changes this, the chapter's text must change too."""
+    import keras
+
+    keras.utils.set_random_seed(0)
+    source = transfer.build_source({**transfer._source_recipe("cifar_source", True),
+                                    "backbone": {"widths": [4, 4, 4, 4], "convs_per_block": 1}})
+    x = np.random.default_rng(0).integers(0, 256, (16, 32, 32, 3), dtype=np.uint8)
+    y = np.arange(16) % 5
+    found = transfer.trainable_without_recompile(source, x, y, batch_size=8)
+    assert "fit changed 2 of the backbone's 20 weight arrays" in found["unfreeze + compile"]
+    if keras.backend.backend() == "tensorflow":
+        assert "fit changed 0 of" in found["unfreeze, no compile"]
+        assert "fit changed 2 of" in found["freeze, no compile"]
+    elif keras.backend.backend() == "jax":
+        assert "raised ValueError" in found["unfreeze, no compile"]
+    drift = transfer.training_false_is_overridden(source, x, y, batch_size=8)
+    assert drift > 1e-3                     # fit overrides training=False of the nested call
