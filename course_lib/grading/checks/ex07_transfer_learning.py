@@ -1,0 +1,248 @@
+"""Checks for exercises/ex07_transfer_learning.py: freezing by name and by depth, the L2-SP penalty
+and its gradient, and a linear head on frozen features judged on held-out features."""
+
+import numpy as np
+
+from course_lib.grading.spec import check
+
+# ----------------------------------------------------------------- part 1: freezing
+# Stand-ins for Keras layers and models with the attributes the exercise uses: a frozen layer's
+# trainable_weights is empty, batch norm's moving statistics are never trainable, and setting a
+# model's `trainable` sets every layer's (as in Keras).
+
+
+class _Weight:
+    def __init__(self, shape):
+        self.shape = tuple(shape)
+
+
+class _Layer:
+    def __init__(self, name, shapes=()):
+        self.name = name
+        self.trainable = True
+        self._weights = [_Weight(s) for s in shapes]
+
+    @property
+    def weights(self):
+        return list(self._weights)
+
+    @property
+    def trainable_weights(self):
+        return list(self._weights) if self.trainable else []
+
+
+class Conv2D(_Layer):
+    pass
+
+
+class Dense(_Layer):
+    pass
+
+
+class BatchNormalization(_Layer):
+    def __init__(self, name, channels):
+        super().__init__(name, [(channels,)] * 4)   # gamma, beta, moving mean, moving variance
+
+    @property
+    def trainable_weights(self):
+        return self._weights[:2] if self.trainable else []
+
+
+class _Model:
+    def __init__(self, layers):
+        self.layers = layers
+        self._trainable = True
+
+    @property
+    def trainable(self):
+        return self._trainable
+
+    @trainable.setter
+    def trainable(self, value):
+        self._trainable = bool(value)
+        for layer in self.layers:
+            layer.trainable = bool(value)
+
+    @property
+    def weights(self):
+        return [w for layer in self.layers for w in layer.weights]
+
+    @property
+    def trainable_weights(self):
+        return ([w for layer in self.layers for w in layer.trainable_weights]
+                if self._trainable else [])
+
+
+def _backbone(rng: np.random.Generator, blocks: int = 4) -> _Model:
+    """A cifar_backbone-like stand-in: input, rescaling, then per block conv -> bn -> relu ->
+    pool, global pooling and a dense head; channel counts drawn from ``rng``."""
+    layers = [_Layer("pixels"), _Layer("rescale")]
+    channels = 3
+    for i in range(1, blocks + 1):
+        out = int(rng.integers(2, 9))
+        layers += [Conv2D(f"block{i}_conv1", [(3, 3, channels, out)]),
+                   BatchNormalization(f"block{i}_bn1", out),
+                   _Layer(f"block{i}_relu1"), _Layer(f"block{i}")]
+        channels = out
+    layers += [_Layer("features"), Dense("head", [(channels, 5), (5,)])]
+    return _Model(layers)
+
+
+def _state(model: _Model, count) -> dict:
+    return {"count": np.asarray(count, dtype=np.int64),
+            "trainable": np.array([layer.trainable for layer in model.layers if layer.weights],
+                                  dtype=np.int64)}
+
+
+@check(points=1)
+def trainable_count_of_a_model(module, rng):
+    """trainable_count(model) is the total size of model.trainable_weights (frozen layers and
+    batch norm's moving statistics count nothing)."""
+    model = _backbone(rng)
+    model.layers[2].trainable = False
+    model.layers[3].trainable = False
+    return {"count": np.asarray(module.trainable_count(model), dtype=np.int64)}
+
+
+@check(points=2)
+def unfreeze_by_name_chooses_blocks(module, rng):
+    """unfreeze_by_name(model, ["block3", "head"]) makes only block3_* and head trainable,
+    batch norm frozen, on a model with 12 blocks (so "block1" must not choose "block10_conv1"),
+    starting from a frozen model; returns the trainable count."""
+    model = _backbone(rng, blocks=12)
+    model.trainable = False
+    first = _state(model, module.unfreeze_by_name(model, ["block3", "head"]))
+    second = _state(model, module.unfreeze_by_name(model, ["block1"]))
+    return {"first_count": first["count"], "first_trainable": first["trainable"],
+            "second_count": second["count"], "second_trainable": second["trainable"]}
+
+
+@check(points=2)
+def unfreeze_top_counts_layers_with_weights(module, rng):
+    """unfreeze_top(model, n) makes the top n layers with weights trainable (batch norm stays
+    frozen but counts among the n); tried with n = 3, 0 and all of them."""
+    model = _backbone(rng)
+    with_weights = sum(1 for layer in model.layers if layer.weights)
+    out = {}
+    for n in (3, 0, with_weights):
+        state = _state(model, module.unfreeze_top(model, n))
+        out[f"count_{n}"] = state["count"]
+        out[f"trainable_{n}"] = state["trainable"]
+    return {"count_3": out["count_3"], "trainable_3": out["trainable_3"],
+            "count_0": out["count_0"], "trainable_0": out["trainable_0"],
+            "count_all": out[f"count_{with_weights}"],
+            "trainable_all": out[f"trainable_{with_weights}"]}
+
+
+# ----------------------------------------------------------------- part 2: L2-SP
+
+
+def _l2sp_inputs(rng):
+    shapes = [(3, 3, 2, 4), (4,), (6, 5)]
+    source = [rng.standard_normal(s) for s in shapes]
+    weights = [s + 0.1 * rng.standard_normal(s.shape) for s in source]
+    head = [rng.standard_normal((5, 3)), rng.standard_normal(3)]
+    return weights, source, head
+
+
+@check(points=1)
+def l2sp_penalty_value(module, rng):
+    """l2sp_penalty(weights, source, alpha, head, beta) = alpha/2 sum ||w - w_s||^2 +
+    beta/2 sum ||h||^2; and 0 when the weights equal the source and beta = 0."""
+    weights, source, head = _l2sp_inputs(rng)
+    return {"penalty": np.asarray(module.l2sp_penalty(weights, source, 0.3, head, 0.02),
+                                  dtype=np.float64),
+            "at_source": np.asarray(module.l2sp_penalty(source, source, 0.3, head, 0.0),
+                                    dtype=np.float64)}
+
+
+@check(points=2)
+def l2sp_gradient_arrays(module, rng):
+    """l2sp_gradient returns (alpha (w - w_s) for each transferred array, beta h for each head
+    array), each with exactly its parameter's shape."""
+    weights, source, head = _l2sp_inputs(rng)
+    near, far = module.l2sp_gradient(weights, source, 0.3, head, 0.02)
+    out = {f"weights_{k}": np.asarray(g) for k, g in enumerate(near)}
+    out.update({f"head_{k}": np.asarray(g) for k, g in enumerate(far)})
+    out["lengths"] = np.array([len(near), len(far)], dtype=np.int64)
+    return out
+
+
+# ----------------------------------------------------------------- part 3: a linear head
+# Features "as a frozen backbone would give them": non-negative, on different scales, one
+# cluster per class. The distribution is fixed; every draw of examples is new.
+
+N_CLASSES, N_FEATURES = 5, 32
+N_TRAIN_PER_CLASS = 80
+MIN_HELD_OUT_ACCURACY = 0.75
+_NOISE = 2.5
+
+
+def features_of(rng: np.random.Generator, per_class: int) -> tuple[np.ndarray, np.ndarray]:
+    """``per_class`` examples of every class: features (n, 32) float64, labels (n,) int64."""
+    fixed = np.random.default_rng(7)
+    means = fixed.gamma(2.0, 1.0, (N_CLASSES, N_FEATURES))
+    scales = fixed.uniform(0.5, 4.0, N_FEATURES)
+    offsets = 4.0 * fixed.uniform(0.0, 1.0, N_FEATURES)
+    labels = rng.permutation(np.repeat(np.arange(N_CLASSES), per_class))
+    noisy = means[labels] + _NOISE * rng.standard_normal((len(labels), N_FEATURES))
+    return (np.maximum(noisy, 0.0) + offsets) * scales, labels.astype(np.int64)
+
+
+@check(points=1)
+def train_head_matches_the_recipe(module, rng):
+    """train_head(features, labels, 3, epochs=20, lr=0.5, l2=1e-3) on a small problem follows
+    the docstring's recipe exactly: the returned (W', b') of shapes (d, 3) and (3,)."""
+    features = rng.uniform(0.0, 5.0, (30, 4))
+    labels = np.arange(30) % 3
+    W, b = module.train_head(features, labels, 3, epochs=20, lr=0.5, l2=1e-3)
+    return {"W": np.asarray(W), "b": np.asarray(b)}
+
+
+def _head_params(student: dict):
+    W, b = student.get("W"), student.get("b")
+    for name, value, shape in (("W", W, (N_FEATURES, N_CLASSES)), ("b", b, (N_CLASSES,))):
+        if type(value) is not np.ndarray or value.dtype.kind not in "fiu":
+            return None, f"{name} must be a numeric array, got {type(value).__name__}"
+        if value.shape != shape:
+            return None, (f"{name} has shape {value.shape}, expected {shape} (the shapes must "
+                          f"match exactly)")
+        if not np.all(np.isfinite(value)):
+            return None, f"{name} contains NaN or inf"
+    return (W.astype(np.float64), b.astype(np.float64)), ""
+
+
+def _head_judge(student: dict, reference: dict) -> tuple[bool, str]:
+    """Scores the returned (W, b) in the grader, with its own code, on held-out features drawn
+    here, at judging time, that the student's code never receives."""
+    from course_lib.grading import heldout
+
+    params, problem = _head_params(student)
+    if params is None:
+        return False, problem
+    W, b = params
+    x_held, y_held = features_of(heldout.fresh_rng(), 400)
+    held = heldout.accuracy(np.argmax(x_held @ W + b, axis=1), y_held)
+    text = (f"held-out accuracy {held:.3f} on {len(y_held)} new feature vectors "
+            f"(need {MIN_HELD_OUT_ACCURACY})")
+    passed = held >= MIN_HELD_OUT_ACCURACY
+    predicted = np.asarray(student.get("predictions"))
+    x_train = np.asarray(student.get("x_check"), dtype=np.float64)
+    expected = np.argmax(x_train @ W + b, axis=1)
+    if predicted.shape != expected.shape or np.mean(predicted == expected) < 0.99:
+        passed = False
+        text += (f"; but predict_head(features, W, b) disagrees with argmax(features @ W + b) "
+                 f"(returned shape {predicted.shape}, expected {expected.shape})")
+    return passed, text
+
+
+@check(points=3, judge=_head_judge)
+def head_reaches_accuracy(module, rng):
+    """train_head on 400 training feature vectors (5 classes, 32 features) returns (W, b) that
+    the grader scores itself on 2000 new feature vectors from the same distribution, never
+    given to your code: held-out accuracy >= 0.75 needed; predict_head must agree with
+    argmax(features @ W + b)."""
+    x_train, y_train = features_of(rng, N_TRAIN_PER_CLASS)
+    W, b = module.train_head(x_train, y_train, N_CLASSES)
+    return {"W": np.asarray(W), "b": np.asarray(b), "x_check": x_train[:100],
+            "predictions": np.asarray(module.predict_head(x_train[:100], W, b))}

@@ -1,0 +1,81 @@
+"""Exercise 07 (chapter 07): transfer learning: freezing and unfreezing, the L2-SP penalty and
+its gradient, and a linear head trained on frozen features.
+
+Part 1 works on any Keras model (try yours on ``course_lib.transfer.cifar_backbone()``) and on
+the grader's stand-ins, which have the same attributes: ``model.trainable``, ``model.layers``,
+and for each layer ``name``, ``trainable``, ``weights`` and ``trainable_weights`` (arrays or
+variables with a ``shape``). A frozen layer's ``trainable_weights`` is empty. Parts 2 and 3 are
+plain NumPy.
+
+Replace every `raise NotImplementedError` with your code. Check your work from a notebook with
+`course_lib.grading.check("ex07")`, or from a terminal with `course grade ex07`. Shapes are given
+in each docstring: match them exactly.
+"""
+
+import numpy as np
+
+# ----------------------------------------------------------------- part 1: freezing
+
+
+def trainable_count(model) -> int:
+    """The number of trainable parameters: the total size of every array in
+    ``model.trainable_weights`` (an int)."""
+    raise NotImplementedError
+
+
+def unfreeze_by_name(model, names: list[str]) -> int:
+    """Make trainable exactly the layers (with weights) whose name equals one of ``names`` or
+    starts with it followed by "_" ("block4" chooses "block4_conv1", not "block40_conv1");
+    freeze every other layer that has weights; batch-norm layers (class name
+    "BatchNormalization") always stay frozen. Set ``model.trainable = True`` first (a frozen
+    model hides the weights of all its layers). Returns ``trainable_count(model)``."""
+    raise NotImplementedError
+
+
+def unfreeze_top(model, n: int) -> int:
+    """Make trainable the top ``n`` layers that have weights (the last ``n`` in
+    ``model.layers`` with a non-empty ``weights`` list), freeze the others; batch-norm layers
+    always stay frozen (they still count among the ``n``). ``model.trainable = True`` first.
+    Returns ``trainable_count(model)``. ``n = 0`` freezes everything."""
+    raise NotImplementedError
+
+
+# ----------------------------------------------------------------- part 2: L2-SP
+
+
+def l2sp_penalty(weights: list[np.ndarray], source: list[np.ndarray], alpha: float,
+                 head: list[np.ndarray], beta: float) -> float:
+    """alpha/2 * sum_k ||weights[k] - source[k]||^2 + beta/2 * sum_j ||head[j]||^2 (a float).
+
+    weights[k] and source[k] have the same shape; head holds the new layer's arrays."""
+    raise NotImplementedError
+
+
+def l2sp_gradient(weights: list[np.ndarray], source: list[np.ndarray], alpha: float,
+                  head: list[np.ndarray], beta: float) -> tuple[list[np.ndarray], list[np.ndarray]]:
+    """The gradient of l2sp_penalty: (list of arrays shaped like weights, list shaped like
+    head)."""
+    raise NotImplementedError
+
+
+# ----------------------------------------------------------------- part 3: a linear head
+
+
+def train_head(features: np.ndarray, labels: np.ndarray, num_classes: int, epochs: int = 200,
+               lr: float = 0.5, l2: float = 1e-3) -> tuple[np.ndarray, np.ndarray]:
+    """A softmax classifier on frozen features, by full-batch gradient descent.
+
+    features: (n, d) floats; labels: (n,) ints in 0..num_classes-1.
+    1. Standardise: mean and sd of each feature column (sd + 1e-8), z = (features - mean) / sd.
+    2. W = zeros (d, num_classes), b = zeros (num_classes,). ``epochs`` times:
+       G = (softmax(z W + b) - onehot(labels)) / n; W -= lr (z^T G + l2 W); b -= lr sum_i G_i.
+    3. Fold the standardisation in: return (W / sd[:, None], b - (mean / sd) @ W), so that
+       features @ W' + b' are the logits for raw features.
+    Returns (W' (d, num_classes), b' (num_classes,)).
+    """
+    raise NotImplementedError
+
+
+def predict_head(features: np.ndarray, W: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """Predicted class ids for raw features: argmax of features @ W + b. (n, d) -> (n,) ints."""
+    raise NotImplementedError
