@@ -130,7 +130,7 @@ class WordPiece:
         the other words."""
         counts = Counter()
         for text in _texts(texts):
-            counts.update(t for t in standardize(text) if t.isalnum())
+            counts.update(standardize(text))
         ranked = sorted(counts.items(), key=lambda item: (-item[1], item[0]))
         whole = {w for w, _ in ranked[:words]}
         parts = Counter()
@@ -581,9 +581,17 @@ def finetune_method(config: dict, encoder_weights: list | None, settings: dict |
         if log is not None:
             log.append({"seed": seed, "n": len(y), "epochs": len(history.history["loss"]),
                         "best_val_accuracy": max(history.history["val_accuracy"])})
-        return lambda inputs: np.asarray(model.predict(inputs, batch_size=256, verbose=0))
+        return lambda inputs: predict_logits(model, inputs)
 
     return method
+
+
+def predict_logits(model, ids: np.ndarray, batch_size: int = 500) -> np.ndarray:
+    """``model``'s outputs for ``ids`` (n, max_len), in batches, called directly (no traced
+    predict function to build: for a model used once, that is most of the cost)."""
+    ids = np.asarray(ids, dtype=np.int32)
+    return np.concatenate([np.asarray(model(ids[i:i + batch_size], training=False))
+                           for i in range(0, len(ids), batch_size)])
 
 
 def finetune_settings(fast: bool) -> dict:
