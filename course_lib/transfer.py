@@ -134,6 +134,43 @@ class LabelEfficiency:
 
         return plot_label_efficiency(self, ax, title=title, pool_per_class=pool_per_class)
 
+    def select(self, methods: Sequence[str] | None = None,
+               budgets: Sequence[Budget] | None = None) -> LabelEfficiency:
+        """The records of some methods and budgets (all when None), in their order."""
+        return LabelEfficiency([r for r in self.records
+                                if (methods is None or r["method"] in methods)
+                                and (budgets is None or r["per_class"] in budgets)])
+
+    def paired_difference(self, method: str, baseline: str, per_class: Budget) -> tuple[float, float]:
+        """Mean and sd (ddof=1; 0 for one seed), over the seeds both ran, of the accuracy of
+        ``method`` minus that of ``baseline`` on the same subsets, in percentage points."""
+        mine = {r["seed"]: r["accuracy"] for r in self.records
+                if r["method"] == method and r["per_class"] == per_class}
+        theirs = {r["seed"]: r["accuracy"] for r in self.records
+                  if r["method"] == baseline and r["per_class"] == per_class}
+        seeds = sorted(set(mine) & set(theirs))
+        if not seeds:
+            raise ValueError(f"no common seeds for {method!r} and {baseline!r} at "
+                             f"per_class={per_class!r}")
+        gaps = 100.0 * np.array([mine[s] - theirs[s] for s in seeds])
+        return float(gaps.mean()), float(gaps.std(ddof=1)) if len(gaps) > 1 else 0.0
+
+    def gains_table(self, baseline: str, digits: int = 1) -> str:
+        """A Markdown table of every other method's paired gain over ``baseline`` (points)."""
+        others = [m for m in self.methods if m != baseline]
+        lines = ["| labels per class | " + " | ".join(f"{m} − {baseline}" for m in others) + " |",
+                 "|---" * (len(others) + 1) + "|"]
+        for budget in self.budgets:
+            cells = []
+            for method in others:
+                try:
+                    mean, sd = self.paired_difference(method, baseline, budget)
+                    cells.append(f"{mean:+.{digits}f} ± {sd:.{digits}f}")
+                except ValueError:
+                    cells.append("—")
+            lines.append(f"| {_budget_label(budget)} | " + " | ".join(cells) + " |")
+        return "\n".join(lines)
+
     def __add__(self, other: LabelEfficiency) -> LabelEfficiency:
         return LabelEfficiency(self.records + other.records)
 
@@ -572,13 +609,14 @@ def _source_recipe(task: str, fast: bool) -> dict:
     full_epochs = {"cifar_source": 15, "mnist_source": 3}[task]
     return {
         "data": {"cifar_source": "cifar10 train, source classes airplane automobile bird cat deer",
-                 "mnist_source": "mnist train, 25000 digits padded to 32x32x3"}[task]
+                 "mnist_source": "mnist train, the first 25000 digits (1000 of the shipped sample in "
+                                 "fast mode) padded to 32x32x3"}[task]
                 + (" (shipped sample)" if fast else ""),
         "sample": fast,
         "classes": 5 if task == "cifar_source" else 10,
         "backbone": BACKBONE,
         "augment": {"pad": 4, "flip": task == "cifar_source"},
-        "epochs": 3 if fast else full_epochs,
+        "epochs": (3 if task == "cifar_source" else 2) if fast else full_epochs,
         "batch_size": 128,
         "learning_rate": 2e-3,
         "optimizer": "adam",
@@ -601,8 +639,8 @@ def source_data(name: str, split: str, sample: bool) -> tuple[np.ndarray, np.nda
     if name == "cifar_source":
         return cifar_task("source", split, sample=sample)
     x, y = data.load("mnist", split, sample=sample)
-    if split == "train" and not sample:
-        x, y = x[:25000], y[:25000]
+    if split == "train":
+        x, y = x[:1000 if sample else 25000], y[:1000 if sample else 25000]
     return mnist_as_cifar(x), y
 
 
@@ -693,6 +731,11 @@ def keras_weights_path(name: str = "MobileNetV3Small") -> Path:
     return Path(home) / "models" / _APPLICATIONS[name][0]
 
 
+def _home_as_tilde(path: Path) -> str:
+    home = str(Path.home())
+    return "~" + str(path)[len(home):] if str(path).startswith(home + os.sep) else str(path)
+
+
 def _imagenet_weights(name: str) -> Path:
     filename, md5, _ = _APPLICATIONS[name]
     target = keras_weights_path(name)
@@ -707,7 +750,8 @@ def _imagenet_weights(name: str) -> Path:
         raise WeightsUnavailable(
             f"the ImageNet weights of {name} are not on this machine and could not be "
             f"downloaded ({type(error).__name__}: {reason[:100]}). Download\n  {url}\n"
-            f"and save it as\n  {target}\n(or anywhere, and pass weights='/path/to/{filename}'); "
+            f"and save it as\n  {_home_as_tilde(target)}\n(or anywhere, and pass "
+            f"weights='/path/to/{filename}'); "
             f"or use the course's own source model, which needs no download: "
             f"pretrained.get_or_train('cifar_source')."
         ) from None
@@ -775,6 +819,16 @@ def epochs_for(n_train: int, batch_size: int, min_steps: int, min_epochs: int,
     return int(np.clip(np.ceil(min_steps / steps_per_epoch), min_epochs, max_epochs))
 
 
+def even_batch_size(n: int, preferred: int) -> int:
+    """The largest batch size <= ``preferred`` that divides ``n`` (and is at least
+    ``preferred // 2``), else ``preferred``: with equal batches TensorFlow traces the training
+    step once instead of twice (once more for a last, smaller batch)."""
+    for size in range(min(preferred, n), max(1, preferred // 2) - 1, -1):
+        if n % size == 0:
+            return size
+    return preferred
+
+
 def extract_features(backbone: keras.Model, x: np.ndarray, batch_size: int = 500) -> np.ndarray:
     """Features of a (frozen) backbone in inference mode: x (n, 32, 32, 3) -> (n, width)."""
     return np.asarray(backbone.predict(x, batch_size=batch_size, verbose=0), dtype=np.float32)
@@ -840,9 +894,10 @@ def scratch_method(config: dict, num_classes: int = 5) -> Method:
         keras.utils.set_random_seed(seed)
         model = classifier(cifar_backbone(**BACKBONE), num_classes,
                            augment=RandomCropFlip(4, seed=seed))
-        epochs = epochs_for(len(y), config["batch_size"], config["min_steps"],
-                            config["min_epochs"], config["max_epochs"])
-        fit_classifier(model, x, y, epochs=epochs, batch_size=config["batch_size"],
+        batch = even_batch_size(len(y), config["batch_size"])
+        epochs = epochs_for(len(y), batch, config["min_steps"], config["min_epochs"],
+                            config["max_epochs"])
+        fit_classifier(model, x, y, epochs=epochs, batch_size=batch,
                        learning_rate=config["learning_rate"], optimizer=config["optimizer"],
                        seed=seed)
         return _predictor(model)
@@ -871,9 +926,10 @@ def fine_tune(source_model: keras.Model, x: np.ndarray, y: np.ndarray, seed: int
     set_trainable(backbone, config["blocks"], batchnorm=batchnorm)
     if alpha or beta:
         apply_l2sp(backbone, alpha, head=model.get_layer("head"), beta=beta)
-    epochs = epochs_for(len(y), config["batch_size"], config["min_steps"], config["min_epochs"],
+    batch = even_batch_size(len(y), config["batch_size"])
+    epochs = epochs_for(len(y), batch, config["min_steps"], config["min_epochs"],
                         config["max_epochs"])
-    fit_classifier(model, x, y, epochs=epochs, batch_size=config["batch_size"],
+    fit_classifier(model, x, y, epochs=epochs, batch_size=batch,
                    learning_rate=config["learning_rate"], optimizer=config["optimizer"], seed=seed)
     return model
 
@@ -948,17 +1004,180 @@ def statistics_drift(before: list[np.ndarray], after: list[np.ndarray]) -> float
                      for a, b in zip(after, before, strict=True)))
 
 
-def training_false_is_overridden(source_model: keras.Model, x: np.ndarray, y: np.ndarray, *,
-                                 batch_size: int = 32, num_classes: int = 5) -> float:
-    """The Keras guide's recipe ``base(inputs, training=False)`` with the base unfrozen
-    (batch norm included), one epoch of ``fit``: returns the drift of the moving statistics
-    (:func:`statistics_drift`); 0.0 would mean batch norm stayed in inference mode."""
+def inference_mode_is_not_freezing(source_model: keras.Model, x: np.ndarray, y: np.ndarray, *,
+                                   batch_size: int = 32, num_classes: int = 5) -> dict:
+    """The Keras guide's ``base(inputs, training=False)`` with the base unfrozen (batch norm
+    included), one epoch of ``fit``. Returns ``{"weights_changed": bool, "statistics_drift":
+    float}``: whether the base's kernels moved (inference mode is not freezing: only
+    ``trainable = False`` freezes) and how far batch norm's moving statistics moved
+    (:func:`statistics_drift`; 0.0 would mean batch norm stayed in inference mode)."""
     backbone = transferred_backbone(source_model)
     backbone.trainable = True
     inputs = keras.Input((32, 32, 3))
     outputs = layers.Dense(num_classes)(backbone(inputs, training=False))
     model = keras.Model(inputs, outputs)
     compile_classifier(model, 1e-4)
+    kernels = [keras.ops.convert_to_numpy(la.kernel) for la in backbone.layers
+               if isinstance(la, layers.Conv2D)]
     before = batchnorm_statistics(backbone)
     model.fit(x, y, epochs=1, batch_size=batch_size, verbose=0)
-    return statistics_drift(before, batchnorm_statistics(backbone))
+    after = [keras.ops.convert_to_numpy(la.kernel) for la in backbone.layers
+             if isinstance(la, layers.Conv2D)]
+    return {"weights_changed": any(not np.array_equal(a, b)
+                                   for a, b in zip(after, kernels, strict=True)),
+            "statistics_drift": statistics_drift(before, batchnorm_statistics(backbone))}
+
+
+def l2sp_agreement(source_model: keras.Model, alpha: float, x: np.ndarray, y: np.ndarray,
+                   learning_rate: float = 0.1, seed: int = 0) -> dict[str, float]:
+    """The Keras L2-SP regulariser against the NumPy reference, on the source backbone moved
+    away from its source weights: the penalty Keras adds to the loss vs :func:`l2sp_penalty`,
+    and the largest difference between (one SGD step without L2-SP) - (one step with it) and
+    ``learning_rate * l2sp_gradient``. Batch norm is frozen, so both steps see the same
+    network."""
+    rng = np.random.default_rng(seed)
+    models = []
+    for regularised in (False, True):
+        keras.utils.set_random_seed(seed)
+        backbone = transferred_backbone(source_model)
+        model = classifier(backbone, int(np.max(y)) + 1)
+        set_trainable(backbone, True)
+        source = [keras.ops.convert_to_numpy(v) for v in backbone.trainable_weights]
+        if regularised:
+            apply_l2sp(backbone, alpha)
+        models.append((backbone, model))
+    shift = [0.05 * rng.standard_normal(s.shape).astype(np.float32) for s in source]
+    for backbone, _ in models:
+        for variable, value, delta in zip(backbone.trainable_weights, source, shift, strict=True):
+            variable.assign(value + delta)
+    displaced = [s + d for s, d in zip(source, shift, strict=True)]
+    keras_penalty = float(sum(keras.ops.convert_to_numpy(v) for v in models[1][1].losses))
+    for _, model in models:
+        compile_classifier(model, learning_rate, optimizer="sgd", momentum=0.0)
+        model.train_on_batch(x, y)
+    gradient, _ = l2sp_gradient(displaced, source, alpha)
+    worst = max(float(np.max(np.abs(keras.ops.convert_to_numpy(p) - keras.ops.convert_to_numpy(q)
+                                    - learning_rate * g)))
+                for p, q, g in zip(models[0][0].trainable_weights, models[1][0].trainable_weights,
+                                   gradient, strict=True))
+    return {"keras_penalty": keras_penalty,
+            "numpy_penalty": l2sp_penalty(displaced, source, alpha),
+            "step_difference_error": worst,
+            "largest_step_difference": float(max(np.max(np.abs(learning_rate * g))
+                                                 for g in gradient))}
+
+
+# --------------------------------------------------------------------------------------------
+# Stand-ins for the documents' errors (small, exact, runnable).
+# --------------------------------------------------------------------------------------------
+
+
+def document_003_loss(delta_w: np.ndarray, w_s: np.ndarray, x: np.ndarray, y: np.ndarray,
+                      lam: float) -> float:
+    """Document 003, section 4.4, as printed: ``J = 1/2 sum_i ||W_s x_i - y_i||^2 +
+    lambda sum_j ||Delta W_j||^2`` (the target weights being ``W_t = W_s + Delta W``).
+
+    w_s, delta_w: (outputs, inputs); x: (n, inputs); y: (n, outputs)."""
+    return float(0.5 * np.sum((x @ w_s.T - y) ** 2) + lam * np.sum(delta_w ** 2))
+
+
+def corrected_transfer_loss(w_t: np.ndarray, w_s: np.ndarray, x: np.ndarray, y: np.ndarray,
+                            alpha: float) -> float:
+    """The objective the document means (L2-SP with a squared-error model, to stay close to
+    it): ``J(W_t) = 1/n sum_i 1/2 ||W_t x_i - y_i||^2 + alpha/2 ||W_t - W_s||^2``; shapes as in
+    :func:`document_003_loss`."""
+    return float(0.5 * np.mean(np.sum((x @ w_t.T - y) ** 2, axis=1))
+                 + 0.5 * alpha * np.sum((w_t - w_s) ** 2))
+
+
+class TorchLinearStandIn:
+    """The attributes of ``torch.nn.Linear(in_features, out_features)`` that document 001's code
+    touches (``weight`` is ``(out_features, in_features)``, as in PyTorch); ``__call__``
+    computes ``x @ weight.T`` and fails as PyTorch does when the widths do not match."""
+
+    def __init__(self, in_features: int, out_features: int):
+        self.in_features, self.out_features = in_features, out_features
+        self.weight = np.zeros((out_features, in_features))
+
+    def __call__(self, x: np.ndarray) -> np.ndarray:
+        if x.shape[-1] != self.in_features:
+            raise RuntimeError(f"mat1 and mat2 shapes cannot be multiplied ({x.shape[0]}x"
+                               f"{x.shape[-1]} and {self.in_features}x{self.out_features})")
+        return x @ self.weight.T
+
+
+def vgg16_classifier_input(image_size: int = 32) -> int:
+    """The width of the vector torchvision's VGG16 hands to ``model.classifier`` for square
+    images of ``image_size`` pixels: five 2x2 poolings, then ``AdaptiveAvgPool2d((7, 7))``
+    (which copies a 1x1 map 49 times for 32x32 inputs), then flatten: 512 * 7 * 7."""
+    side = image_size
+    for _ in range(5):
+        side //= 2
+    if side < 1:
+        raise ValueError(f"`image_size` {image_size} is too small for VGG16's five poolings")
+    return 512 * 7 * 7
+
+
+def first_step_change(source_model: keras.Model, x: np.ndarray, y: np.ndarray, *,
+                      head: str = "trained", learning_rate: float = 0.01,
+                      blocks: Sequence[str] = ("block3", "block4"), num_classes: int = 5,
+                      seed: int = 0) -> float:
+    """How far one SGD step on (x, y) moves the unfrozen backbone weights (the norm of the
+    change, summed over arrays), starting from a new head that is "random" or "trained"
+    first on the frozen features: why the head is trained before anything is unfrozen."""
+    checks.check_choice("head", head, ["random", "trained"])
+    keras.utils.set_random_seed(seed)
+    backbone = transferred_backbone(source_model)
+    model = classifier(backbone, num_classes)
+    if head == "trained":
+        set_trainable(backbone, False)
+        model.get_layer("head").set_weights(
+            train_head(extract_features(backbone, x), y, num_classes, seed=seed))
+    set_trainable(backbone, list(blocks))
+    before = [keras.ops.convert_to_numpy(w) for w in backbone.trainable_weights]
+    compile_classifier(model, learning_rate, optimizer="sgd", momentum=0.0)
+    model.train_on_batch(x, y)
+    after = [keras.ops.convert_to_numpy(w) for w in backbone.trainable_weights]
+    return float(np.sqrt(sum(np.sum((a - b) ** 2) for a, b in zip(after, before, strict=True))))
+
+
+# --------------------------------------------------------------------------------------------
+# The chapter's experiment: data splits and recipe.
+# --------------------------------------------------------------------------------------------
+
+
+def validation_split(y: np.ndarray, per_class: int, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    """``(pool, validation)`` indices of ``y``: ``per_class`` examples of every class drawn for
+    validation (seeded), the rest (in their original order) is the pool that labelled subsets
+    are drawn from. Validation data is for choosing hyperparameters, never the test set."""
+    validation = sample_per_class(y, per_class, seed)
+    pool = np.setdiff1d(np.arange(len(y)), validation)
+    return pool, np.sort(validation)
+
+
+def chapter_recipe(fast: bool) -> dict:
+    """Budgets, seeds and hyperparameters of the chapter's label-efficiency experiment.
+
+    The values were chosen on the validation split (``validation_per_class`` target training
+    images per class, never the test set) while the chapter was written; the notebook re-tunes
+    only the L2-SP strength ``alpha``. Fast mode: the shipped sample, fewer points, one seed.
+    """
+    if fast:
+        steps = {"min_steps": 30, "min_epochs": 1, "max_epochs": 15}
+        return {"budgets": [10, 50], "seeds": [0], "validation_per_class": 20,
+                "alphas": [0.1], "tune_budgets": [10], "tune_seeds": [0],
+                "negative_budgets": [10],
+                "head": {"iterations": 300, "learning_rate": 1e-2, "l2": 0.1},
+                "fine_tune": {"blocks": ["block3", "block4"], "batch_size": 32,
+                              "learning_rate": 3e-4, "optimizer": "sgd", **steps},
+                "scratch": {"batch_size": 32, "learning_rate": 2e-3, "optimizer": "adam",
+                            **steps}}
+    return {"budgets": [10, 25, 100, 500, None], "seeds": [0, 1, 2], "validation_per_class": 500,
+            "alphas": [0.01, 0.1, 1.0], "tune_budgets": [10, 25], "tune_seeds": [0, 1, 2],
+            "negative_budgets": [10, 100],
+            "head": {"iterations": 300, "learning_rate": 1e-2, "l2": 0.1},
+            "fine_tune": {"blocks": ["block3", "block4"], "batch_size": 32,
+                          "learning_rate": 1e-3, "optimizer": "sgd", "min_steps": 150,
+                          "min_epochs": 3, "max_epochs": 40},
+            "scratch": {"batch_size": 64, "learning_rate": 2e-3, "optimizer": "adam",
+                        "min_steps": 300, "min_epochs": 8, "max_epochs": 100}}
