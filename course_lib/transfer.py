@@ -823,7 +823,9 @@ def even_batch_size(n: int, preferred: int) -> int:
     """The largest batch size <= ``preferred`` that divides ``n`` (and is at least
     ``preferred // 2``), else ``preferred``: with equal batches TensorFlow traces the training
     step once instead of twice (once more for a last, smaller batch)."""
-    for size in range(min(preferred, n), max(1, preferred // 2) - 1, -1):
+    if n <= preferred:
+        return n
+    for size in range(preferred, max(1, preferred // 2) - 1, -1):
         if n % size == 0:
             return size
     return preferred

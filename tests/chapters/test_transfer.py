@@ -367,3 +367,87 @@ def test_l2sp_agreement_with_numpy():
     found = transfer.l2sp_agreement(source, 0.5, x, np.arange(8) % 5)
     assert found["keras_penalty"] == pytest.approx(found["numpy_penalty"], rel=1e-5)
     assert found["step_difference_error"] < 1e-5 < found["largest_step_difference"]
+
+
+# ---------------------------------------------------------------- experiment helpers
+
+
+def test_validation_split_is_disjoint_balanced_and_seeded():
+    y = np.repeat(np.arange(3), 10)
+    pool, validation = transfer.validation_split(y, 4, seed=0)
+    assert len(validation) == 12 and len(pool) == 18
+    assert set(pool.tolist()).isdisjoint(validation.tolist())
+    assert np.bincount(y[validation]).tolist() == [4, 4, 4]
+    np.testing.assert_array_equal(validation, transfer.validation_split(y, 4, seed=0)[1])
+
+
+def test_even_batch_size_divides_when_it_can():
+    assert transfer.even_batch_size(50, 32) == 25
+    assert transfer.even_batch_size(22500, 64) == 60
+    assert transfer.even_batch_size(97, 32) == 32          # prime: keep the preferred size
+    assert transfer.even_batch_size(10, 32) == 10
+
+
+def test_chapter_recipe_fast_is_smaller_and_full_meets_the_issue():
+    fast, full = transfer.chapter_recipe(True), transfer.chapter_recipe(False)
+    assert len(fast["seeds"]) == 1 and len(full["seeds"]) >= 3
+    assert full["budgets"][-1] is None and full["budgets"][0] == 10
+    assert set(full["tune_budgets"]) <= set(full["budgets"])
+    assert set(full["negative_budgets"]) <= set(full["budgets"])
+    assert set(fast["negative_budgets"]) <= set(fast["budgets"])
+
+
+def test_paired_difference_gains_table_and_select():
+    records = [{"method": m, "per_class": b, "seed": s, "n_train": 1, "seconds": 0.0,
+                "accuracy": acc}
+               for m, b, s, acc in [("a", 10, 0, 0.5), ("a", 10, 1, 0.6), ("b", 10, 0, 0.4),
+                                    ("b", 10, 1, 0.4), ("a", None, 0, 0.9), ("b", None, 0, 0.9)]]
+    result = transfer.LabelEfficiency(records)
+    mean, sd = result.paired_difference("a", "b", 10)
+    assert mean == pytest.approx(15.0) and sd == pytest.approx(np.std([10.0, 20.0], ddof=1))
+    assert result.paired_difference("a", "b", None) == (pytest.approx(0.0), 0.0)
+    assert "| 10 | +15.0 ± 7.1 |" in result.gains_table("b")
+    assert result.select(["a"], [10]).accuracies("a", 10).tolist() == [0.5, 0.6]
+    assert result.select(["a"], [10]).methods == ["a"]
+    with pytest.raises(ValueError, match="no common seeds"):
+        result.paired_difference("a", "c", 10)
+
+
+def test_document_003_loss_ignores_the_data_and_the_correction_does_not():
+    from course_lib import nn
+
+    rng = np.random.default_rng(0)
+    x, w_s = rng.standard_normal((6, 3)), rng.standard_normal((2, 3))
+    y = rng.standard_normal((6, 2))
+    delta = 0.2 * rng.standard_normal((2, 3))
+    numeric = nn.numerical_gradient(lambda: transfer.document_003_loss(delta, w_s, x, y, 0.1), delta)
+    np.testing.assert_allclose(numeric, 0.2 * delta, atol=1e-8)
+    w_t = w_s.copy()
+    numeric = nn.numerical_gradient(lambda: transfer.corrected_transfer_loss(w_t, w_s, x, y, 0.1), w_t)
+    analytic = ((x @ w_s.T - y).T @ x) / len(x)                 # the data gradient at W_t = W_s
+    assert nn.relative_error(numeric, analytic) < 1e-6
+
+
+def test_document_001_stand_ins():
+    layer = transfer.TorchLinearStandIn(4096, 1000)
+    with pytest.raises(AttributeError):
+        _ = layer.num_features
+    assert transfer.vgg16_classifier_input(32) == transfer.vgg16_classifier_input(224) == 25088
+    with pytest.raises(RuntimeError, match=r"64x25088 and 4096x512"):
+        transfer.TorchLinearStandIn(4096, 512)(np.zeros((64, 25088)))
+    with pytest.raises(ValueError, match="too small"):
+        transfer.vgg16_classifier_input(16)
+
+
+def test_first_step_is_smaller_from_a_trained_head():
+    import keras
+
+    keras.utils.set_random_seed(0)
+    source = transfer.build_source({**transfer._source_recipe("cifar_source", True),
+                                    "backbone": {"widths": [4, 4, 4, 4], "convs_per_block": 1}})
+    x = np.random.default_rng(0).integers(0, 256, (20, 32, 32, 3), dtype=np.uint8)
+    y = np.arange(20) % 5
+    moves = {head: transfer.first_step_change(source, x, y, head=head) for head in ("random", "trained")}
+    assert moves["random"] > 0 and moves["trained"] > 0
+    with pytest.raises(ValueError, match="`head` must be one of"):
+        transfer.first_step_change(source, x, y, head="zeros")
