@@ -9,7 +9,10 @@ shared machine affects both sides alike:
 - Conv2D forward + backward (3x3, 32 filters, batch 128 of 28x28x1, input and kernel gradients),
   NumPy vs a ``tf.function`` of ``tf.nn.conv2d`` and its gradient, paddings "valid" and "same";
   bar: NumPy / TensorFlow <= 1.3;
-- the NumPy MLP's MNIST test accuracy after at most 30 s of training; bar: >= 0.975.
+- the NumPy MLP's MNIST test accuracy after at most 30 s of training; bar: >= 0.975;
+- a training step of the chapter 04 NumPy CNN (``course_lib.cnn.numpy_cnn``: conv 16 - pool -
+  conv 32 - pool - dense 10, Adam, batch 128 and the chapter's 64) against Keras ``fit`` on the
+  same model from the same weights; bar at batch 128: NumPy / Keras <= 1.5.
 
 Prints ``name: value`` lines; exits with status 1 when a bar is missed.
 Run: .venv/bin/python benchmarks/numpy_vs_keras.py [--repeats 5] [--threads N]
@@ -51,6 +54,7 @@ BARS = {  # name: (comparison, limit)
     "conv_same_numpy_over_tf": ("<=", 1.3),
     "mnist_test_accuracy": (">=", 0.975),
     "mnist_train_s": ("<=", TRAIN_BUDGET_S),
+    "cnn_step_numpy_over_keras": ("<=", 1.5),
 }
 
 
@@ -210,6 +214,58 @@ def accuracy_run(x, y, xt, yt, max_epochs: int) -> None:
     RESULTS["mnist_test_accuracy"] = model.evaluate(xt, yt)["accuracy"]
 
 
+def cnn_steps(repeats: int, steps: int = 20) -> None:
+    """Per-step time of ``steps`` training steps (one ``fit`` epoch, no shuffling) of the chapter
+    04 NumPy CNN and of the same Keras model, started from the same weights, rounds interleaved;
+    at batch 128 (the bar) and at the chapter's batch 64."""
+    import tensorflow as tf
+
+    if ARGS.threads is not None:
+        tf.config.threading.set_intra_op_parallelism_threads(ARGS.threads)
+        tf.config.threading.set_inter_op_parallelism_threads(ARGS.threads)
+    for batch in (BATCH, 64):
+        suffix = "" if batch == BATCH else f"_batch{batch}"
+        times = cnn_step_times(batch, steps, repeats)
+        for side, values in times.items():
+            report(f"cnn_step_{side}{suffix}_ms", 1000 * float(np.median(values)))
+        ratio = float(np.median(np.array(times["numpy"]) / np.array(times["keras"])))
+        if batch == BATCH:
+            RESULTS["cnn_step_numpy_over_keras"] = ratio
+        else:
+            report(f"cnn_step_numpy_over_keras{suffix}", ratio)
+
+
+def cnn_step_times(batch: int, steps: int, repeats: int) -> dict[str, list[float]]:
+    import keras
+
+    from course_lib import cnn
+
+    rng = np.random.default_rng(0)
+    x = rng.random((steps * batch, 28, 28, 1), dtype=np.float32)
+    y = rng.integers(0, 10, steps * batch)
+    ours = cnn.numpy_cnn((16, 32), lr=1e-3, seed=0)
+    layers = keras.layers
+    theirs = keras.Sequential([
+        keras.Input((28, 28, 1)), layers.Conv2D(16, 3, activation="relu"), layers.MaxPooling2D(),
+        layers.Conv2D(32, 3, activation="relu"), layers.MaxPooling2D(), layers.Flatten(),
+        layers.Dense(10)])
+    theirs.set_weights(ours.get_weights())
+    theirs.compile(keras.optimizers.Adam(1e-3),
+                   keras.losses.SparseCategoricalCrossentropy(from_logits=True))
+    # Same computation: the first step's loss agrees; then Keras traces its step function.
+    ours_loss = ours.train_on_batch(x[:batch], y[:batch])[0]
+    theirs_loss = float(theirs.train_on_batch(x[:batch], y[:batch]))
+    assert abs(ours_loss - theirs_loss) < 1e-4, (ours_loss, theirs_loss)
+    theirs.fit(x, y, batch_size=batch, epochs=1, shuffle=False, verbose=0)
+    times: dict[str, list[float]] = {"numpy": [], "keras": []}
+    for _ in range(repeats):
+        times["numpy"].append(timed(lambda: ours.fit(x, y, epochs=1, batch_size=batch,
+                                                     shuffle=False, verbose=0)) / steps)
+        times["keras"].append(timed(lambda: theirs.fit(x, y, epochs=1, batch_size=batch,
+                                                       shuffle=False, verbose=0)) / steps)
+    return times
+
+
 RESULTS: dict[str, float] = {}
 
 
@@ -236,6 +292,7 @@ def main() -> int:
     for padding in ("valid", "same"):
         conv_times(padding, 10 * args.repeats)
     accuracy_run(x, y, xt, yt, args.max_epochs)
+    cnn_steps(args.repeats)
     report("load_average_1min_end", os.getloadavg()[0])
     if ARGS.threads is None and max(os.getloadavg()[0], load_start) > (os.cpu_count() or 1):
         report("note", "busy machine: multi-threaded OpenBLAS stalls when other processes hold "
