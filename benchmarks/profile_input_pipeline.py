@@ -61,7 +61,7 @@ from course_lib.training.recipes import CourseConfig, course_model  # noqa: E402
 # then fails ("Attempt to donate the same buffer twice"); EMA adds one multiply-add per weight.
 RECIPE = CourseConfig(
     batch_size=512, peak_lr=4e-3, weight_decay=5e-4, label_smoothing=0.2, ema=False,
-    crop_pad=4, flip=True, jit_compile=True,
+    crop_pad=4, flip=True, jit_compile="auto",  # XLA on GPUs (and always on JAX), off on a CPU TF
 )
 
 
@@ -173,7 +173,7 @@ def main(argv: list[str] | None = None) -> int:
     if len(real) < max(args.steps, args.warmup):
         parser.error(f"{len(real)} batches of {batch} is fewer than --steps + --warmup")
     inputs = {
-        "synthetic": {"x": synthetic},
+        "synthetic": {"x": synthetic, "shuffle": False},
         "real": {"x": real, "shuffle": False},
         "host": {"x": x.astype("float32"), "y": y, "batch_size": batch},
     }
