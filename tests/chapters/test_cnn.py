@@ -149,7 +149,8 @@ def test_keras_builders():
     assert doc.count_params() == 347146 and doc.get_layer("dense1").units == 64
     cifar = cnn.keras_cifar_cnn()
     out = cifar(np.zeros((2, 32, 32, 3), np.uint8), training=False)
-    assert tuple(out.shape) == (2, 10) and cifar.count_params() == 95210
+    assert tuple(out.shape) == (2, 10) and cifar.count_params() == 24570
+    assert cnn.keras_cifar_cnn(widths=(32, 64, 128)).count_params() == 95210
     assert keras.ops.convert_to_numpy(out).dtype == np.float32
 
 
