@@ -247,10 +247,18 @@ class Grader:
 
     def grade(self, exercise: Exercise, source: str) -> ExerciseResult:
         """Run ``source`` (the student's exercise file) through the checks and judge it."""
+        return self.judge(exercise, self.run(exercise, source))
+
+    def run(self, exercise: Exercise, source: str) -> sandbox.ChildRun:
+        """Run ``source`` through the exercise's checks in a sandboxed child (no judging)."""
+        return sandbox.run_child(self._job(exercise, source), {f"{exercise.name}.py": source},
+                                 self.limits)
+
+    def judge(self, exercise: Exercise, run: sandbox.ChildRun,
+              reference: dict[tuple[int, str], object] | None = None) -> ExerciseResult:
+        """Judge a child's records against ``reference`` (default: this grader's references)."""
         checks = self.checks(exercise)
-        run = sandbox.run_child(self._job(exercise, source), {f"{exercise.name}.py": source},
-                                self.limits)
-        reference = self.reference(exercise)
+        reference = self.reference(exercise) if reference is None else reference
         result = ExerciseResult(exercise.name, wall=run.wall)
         _flag_run(run, result, self.limits)
         records = [r for r in run.records if r.get("type") == "result"]
