@@ -44,6 +44,8 @@ REGISTRY: dict[str, str] = {
     "cifar_source": "course_lib.transfer:cifar_source_spec",
     "mnist_source": "course_lib.transfer:mnist_source_spec",
     "imdb_mlm": "course_lib.language:mlm_spec",
+    "cifar_rotation": "course_lib.selfsupervised:rotation_spec",
+    "cifar_denoising": "course_lib.selfsupervised:denoising_spec",
 }
 
 WEIGHTS_FILE = "model.weights.h5"
