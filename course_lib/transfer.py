@@ -175,6 +175,28 @@ class LabelEfficiency:
         return LabelEfficiency(self.records + other.records)
 
 
+def describe_gain(result: LabelEfficiency, method: str, baseline: str) -> str:
+    """One sentence, computed from ``result``: at which budget ``method`` gains most over
+    ``baseline`` (paired, mean ± sd in points), and from which budget on the gain is no longer
+    clear (mean minus one sd at or below zero), if it ever stops being clear."""
+    gains = []
+    for budget in result.budgets:
+        try:
+            gains.append((budget, *result.paired_difference(method, baseline, budget)))
+        except ValueError:
+            continue
+    if not gains:
+        raise ValueError(f"no budget where both {method!r} and {baseline!r} ran")
+    best, mean, sd = max(gains, key=lambda g: g[1])
+    text = (f"{method} vs {baseline}: the largest gain is {mean:+.1f} ± {sd:.1f} points, at "
+            f"{_budget_label(best)} labels per class")
+    unclear = [b for b, m, d in gains if m - d <= 0]
+    if unclear:
+        return text + (f"; the gain is not clear (mean - sd <= 0) at "
+                       f"{', '.join(_budget_label(b) for b in unclear)} labels per class.")
+    return text + "; it stays clear (mean - sd > 0) at every budget measured."
+
+
 def _predicted_labels(predictions: np.ndarray, n: int) -> np.ndarray:
     predictions = np.asarray(predictions)
     if predictions.ndim == 2:

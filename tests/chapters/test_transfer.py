@@ -469,3 +469,16 @@ def test_exercise_reference_agrees_with_set_trainable_on_a_keras_backbone():
     assert reference.unfreeze_top(backbone, 4) == transfer.set_trainable(backbone, 4)
     assert reference.trainable_count(backbone) == transfer.trainable_parameter_count(backbone)
     assert reference.unfreeze_top(backbone, 0) == 0
+
+
+def test_describe_gain_names_the_best_budget_and_where_the_gain_stops():
+    rows = [("a", 10, 0, 0.6), ("a", 10, 1, 0.7), ("b", 10, 0, 0.3), ("b", 10, 1, 0.35),
+            ("a", None, 0, 0.80), ("a", None, 1, 0.81), ("b", None, 0, 0.80), ("b", None, 1, 0.82)]
+    result = transfer.LabelEfficiency([{"method": m, "per_class": b, "seed": s, "n_train": 1,
+                                        "seconds": 0.0, "accuracy": acc}
+                                       for m, b, s, acc in rows])
+    text = transfer.describe_gain(result, "a", "b")
+    assert "largest gain is +32.5 ± 3.5 points, at 10 labels per class" in text
+    assert "not clear (mean - sd <= 0) at all labels per class" in text
+    with pytest.raises(ValueError, match="no budget"):
+        transfer.describe_gain(result, "a", "c")
