@@ -381,3 +381,17 @@ def test_scratch_and_finetune_methods_train_copies_and_leave_the_pretrained_back
                    selfsupervised.finetune_method(pretrained_backbone, config, recipe)):
         assert method(x, y, 0)(x[:5]).shape == (5, 3)
     assert transfer.weights_fingerprint(pretrained_backbone) == before
+
+
+def test_pretext_accuracy_by_class_and_chapter_recipe(tiny_pretraining):
+    model = selfsupervised.rotation_model(selfsupervised.rotation_recipe(True))
+    labels = np.array([0, 1, 2, 0, 1, 2, 0, 1])
+    per_class = selfsupervised.pretext_accuracy_by_class(model, tiny_pretraining, labels)
+    overall = selfsupervised.pretext_accuracy(model, tiny_pretraining)["accuracy"]
+    assert per_class.shape == (3,) and np.all((per_class >= 0) & (per_class <= 1))
+    assert np.average(per_class, weights=[3, 3, 2]) == pytest.approx(overall)
+    with pytest.raises(ValueError, match="same number of samples"):
+        selfsupervised.pretext_accuracy_by_class(model, tiny_pretraining, labels[:-1])
+    full, fast = selfsupervised.chapter_recipe(False), selfsupervised.chapter_recipe(True)
+    assert full["budgets"] == [10, 100] and len(full["seeds"]) >= 3
+    assert full["target_trained_methods"] and not fast["target_trained_methods"]
