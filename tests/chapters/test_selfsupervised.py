@@ -193,9 +193,11 @@ def test_probe_loss_and_gradients_match_keras():
     W, b, f, y = _probe_problem(seed=1)
     loss, dW, db = selfsupervised.probe_loss_and_grads(W, b, f, y, 0.2)
     k_loss, k_dW, k_db = _keras_probe_loss_and_grads(W, b, f, y, 0.2)
-    np.testing.assert_allclose(loss, k_loss, rtol=1e-6)
-    np.testing.assert_allclose(dW, k_dW, rtol=1e-6, atol=1e-10)
-    np.testing.assert_allclose(db, k_db, rtol=1e-6, atol=1e-10)
+    # TensorFlow differentiates in float64 here; JAX computes in float32 unless x64 is enabled.
+    rtol, atol = (1e-6, 1e-10) if keras.backend.backend() == "tensorflow" else (1e-5, 1e-6)
+    np.testing.assert_allclose(loss, k_loss, rtol=rtol)
+    np.testing.assert_allclose(dW, k_dW, rtol=rtol, atol=atol)
+    np.testing.assert_allclose(db, k_db, rtol=rtol, atol=atol)
 
 
 def test_fit_linear_probe_reaches_the_optimum_and_separates_clusters():
