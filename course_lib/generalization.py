@@ -203,37 +203,40 @@ def format_table(rows: list[dict]) -> str:
 
 
 def augmentation_leak(x: np.ndarray, y: np.ndarray, x_test: np.ndarray, y_test: np.ndarray, *,
-                      copies: int = 4, max_shift: int = 2, val_fraction: float = 0.25,
-                      epochs: int = 5, hidden: int = 128, seed: int = 0) -> dict[str, dict]:
+                      copies: int = 8, max_shift: int = 1, val_fraction: float = 0.25,
+                      epochs: int = 20, hidden: int = 128,
+                      seeds: Sequence[int] = (0, 1, 2)) -> dict[str, dict[str, np.ndarray]]:
     """Augment-then-split against split-then-augment, with the same images and budget.
 
     "augment, then split": ``copies`` shifted versions of every image in (x, y), shuffled, then
     split into training and validation, so shifted twins of one digit land on both sides.
     "split, then augment": the originals are split first; only the training part gets its
     ``copies`` shifted versions; validation keeps untouched originals. Both train the same MLP
-    for ``epochs`` on the same number of images. Returns, for each protocol, its validation and
-    test accuracy: {"augment, then split": {"val_accuracy", "test_accuracy"}, ...}.
+    for ``epochs`` on the same number of images, once per seed (split, shifts, initial weights).
     x: (n, 28, 28) in [0, 1]; y: (n,); x_test, y_test: a held-out set neither protocol sees.
+    Returns {protocol: {"val_accuracy": (seeds,), "test_accuracy": (seeds,)}}.
     """
     copies = checks.check_positive_int("copies", copies)
-    rng = np.random.default_rng(seed)
     n_val = int(round(val_fraction * len(x)))
+    results = {name: {"val_accuracy": [], "test_accuracy": []}
+               for name in ("augment, then split", "split, then augment")}
+    for seed in seeds:
+        rng = np.random.default_rng(seed)
 
-    def shifted_copies(images, labels):
-        return (np.concatenate([random_shift(images, max_shift, rng) for _ in range(copies)]),
-                np.tile(labels, copies))
+        def shifted_copies(images, labels, rng=rng):
+            return (np.concatenate([random_shift(images, max_shift, rng) for _ in range(copies)]),
+                    np.tile(labels, copies))
 
-    x_aug, y_aug = shifted_copies(x, y)
-    wrong = split(x_aug, y_aug, len(x_aug) - n_val * copies, n_val * copies, seed=seed)
-    x_tr, y_tr, x_va, y_va = split(x, y, len(x) - n_val, n_val, seed=seed)
-    right = (*shifted_copies(x_tr, y_tr), x_va, y_va)
-    results = {}
-    for name, (a, b, c, d) in (("augment, then split", wrong), ("split, then augment", right)):
-        model = mlp_classifier(hidden, seed=seed)
-        model.fit(a, b, epochs=epochs, batch_size=32, verbose=0, seed=seed)
-        results[name] = {"val_accuracy": model.evaluate(c, d)["accuracy"],
-                         "test_accuracy": model.evaluate(x_test, y_test)["accuracy"]}
-    return results
+        x_aug, y_aug = shifted_copies(x, y)
+        wrong = split(x_aug, y_aug, len(x_aug) - n_val * copies, n_val * copies, seed=seed)
+        x_tr, y_tr, x_va, y_va = split(x, y, len(x) - n_val, n_val, seed=seed)
+        right = (*shifted_copies(x_tr, y_tr), x_va, y_va)
+        for name, (a, b, c, d) in (("augment, then split", wrong), ("split, then augment", right)):
+            model = mlp_classifier(hidden, seed=seed)
+            model.fit(a, b, epochs=epochs, batch_size=32, verbose=0, seed=seed)
+            results[name]["val_accuracy"].append(model.evaluate(c, d)["accuracy"])
+            results[name]["test_accuracy"].append(model.evaluate(x_test, y_test)["accuracy"])
+    return {name: {k: np.array(v) for k, v in r.items()} for name, r in results.items()}
 
 
 # -- L2 and weight decay -----------------------------------------------------------------------
@@ -541,7 +544,7 @@ def adversarial_fit(model, x: np.ndarray, y: np.ndarray, *, eps: float, epochs: 
             from tqdm import tqdm
 
             bar = tqdm(total=steps, desc=f"epoch {epoch + 1}/{epochs}", file=sys.stdout,
-                       leave=False)
+                       leave=False, mininterval=2.0)
         sums = np.zeros(2)
         for b in range(steps):
             idx = order[b * batch_size:(b + 1) * batch_size]

@@ -127,6 +127,16 @@ def test_regularisation_table_rows_and_format():
         gen.regularisation_table(regs, x, y, x, y, seeds=(0,), epochs=1)
 
 
+def test_augmentation_leak_returns_both_protocols_per_seed():
+    x, y = tiny_digits(80)
+    result = gen.augmentation_leak(x[:60], y[:60], x[60:], y[60:], copies=2, epochs=1, hidden=8,
+                                   seeds=(0, 1))
+    assert set(result) == {"augment, then split", "split, then augment"}
+    for protocol in result.values():
+        assert protocol["val_accuracy"].shape == (2,) and protocol["test_accuracy"].shape == (2,)
+        assert np.all((protocol["val_accuracy"] >= 0) & (protocol["val_accuracy"] <= 1))
+
+
 # -- L2 and weight decay -----------------------------------------------------------------------------
 def test_document_rule_is_l2_for_plain_sgd_but_not_for_adam():
     grad_fn, theta0 = gen.least_squares(seed=1)
