@@ -482,3 +482,9 @@ def test_describe_gain_names_the_best_budget_and_where_the_gain_stops():
     assert "not clear (mean - sd <= 0) at all labels per class" in text
     with pytest.raises(ValueError, match="no budget"):
         transfer.describe_gain(result, "a", "c")
+
+
+def test_head_settings_turn_a_prior_into_an_l2_per_example():
+    config = {"iterations": 10, "learning_rate": 0.1, "prior": 20.0}
+    assert transfer.head_settings(config, 50) == {"iterations": 10, "learning_rate": 0.1, "l2": 0.4}
+    assert transfer.head_settings({"l2": 0.3}, 50) == {"l2": 0.3}
