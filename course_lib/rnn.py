@@ -354,13 +354,16 @@ SENTIMENT_KINDS = ("bow", "lstm", "gru", "bigru")
 
 def sentiment_model(kind: str, vocab_size: int, sequence_length: int | None = None, *,
                     embed_dim: int = 32, units: int = 32, dropout: float = 0.3,
-                    mask: bool = True, seed: int | None = None, name: str | None = None):
+                    readout: str = "last", mask: bool = True, seed: int | None = None,
+                    name: str | None = None):
     """An uncompiled functional Keras model: token ids (batch, sequence_length) int32 ->
     logits (batch, 1) for "positive review" (apply a sigmoid for a probability).
 
     kind: "bow" (bag of words: multi-hot over the vocabulary -> dropout -> Dense(1), i.e. logistic
     regression on which words occur), "lstm", "gru" or "bigru" (Embedding(vocab_size, embed_dim)
     -> LSTM / GRU / Bidirectional(GRU) with ``units`` -> dropout -> Dense(1)).
+    readout: what the classifier sees of a recurrent layer: "last" its last state, "mean" the
+    mean of its states over the (unmasked) steps.
     mask: the Embedding gives the recurrent layer a mask from the padding id 0 (``mask_zero``);
     False only for the ablation that shows why it is needed. seed: set Keras's seed first (same
     initial weights on every run)."""
@@ -368,6 +371,7 @@ def sentiment_model(kind: str, vocab_size: int, sequence_length: int | None = No
     from keras import layers
 
     checks.check_choice("kind", kind, SENTIMENT_KINDS)
+    checks.check_choice("readout", readout, ["last", "mean"])
     vocab_size = checks.check_positive_int("vocab_size", vocab_size)
     if not 0 <= dropout < 1:
         raise ValueError(f"`dropout` must lie in [0, 1), got {dropout!r}")
@@ -380,12 +384,15 @@ def sentiment_model(kind: str, vocab_size: int, sequence_length: int | None = No
         h = layers.Embedding(vocab_size, checks.check_positive_int("embed_dim", embed_dim),
                              mask_zero=mask, name="embedding")(inputs)
         units = checks.check_positive_int("units", units)
+        sequences = readout == "mean"
         if kind == "lstm":
-            h = layers.LSTM(units, name="lstm")(h)
+            h = layers.LSTM(units, return_sequences=sequences, name="lstm")(h)
         elif kind == "gru":
-            h = layers.GRU(units, name="gru")(h)
+            h = layers.GRU(units, return_sequences=sequences, name="gru")(h)
         else:
-            h = layers.Bidirectional(layers.GRU(units), name="bigru")(h)
+            h = layers.Bidirectional(layers.GRU(units, return_sequences=sequences), name="bigru")(h)
+        if sequences:  # averages over the real tokens only: the mask travels with h
+            h = layers.GlobalAveragePooling1D(name="mean_over_steps")(h)
     h = layers.Dropout(dropout, name="dropout")(h)
     outputs = layers.Dense(1, name="logit")(h)
     return keras.Model(inputs, outputs, name=name or (kind if mask else f"{kind}_unmasked"))
@@ -393,11 +400,14 @@ def sentiment_model(kind: str, vocab_size: int, sequence_length: int | None = No
 
 @dataclass
 class SentimentRun:
-    """What :func:`train_sentiment` measured. history: per-epoch lists ("loss", "accuracy",
-    "val_loss", "val_accuracy", "examples_per_second"); best_epoch counts from 1; seconds: wall
-    time of ``fit`` (validation and compilation included); examples_per_second: median training
-    throughput over the epochs (validation excluded); test_accuracy: None unless a test set was
-    given."""
+    """What :func:`train_sentiment` measured. model: the final model; history: per-epoch lists
+    of the run on the training split ("loss", "accuracy", "val_loss", "val_accuracy",
+    "examples_per_second"); best_epoch (from 1) and val_accuracy: the epoch chosen on the
+    validation split and its accuracy; trained_on: training reviews of the final model (train, or
+    train + validation after a refit); seconds: wall time of all ``fit`` calls (validation,
+    compilation and the refit included), refit_seconds the refit's share; examples_per_second:
+    median training throughput over the epochs of the first run (validation excluded);
+    test_accuracy: None unless a test set was given."""
 
     name: str
     model: object
@@ -405,7 +415,9 @@ class SentimentRun:
     history: dict[str, list[float]] = field(default_factory=dict)
     best_epoch: int = 0
     val_accuracy: float = float("nan")
+    trained_on: int = 0
     seconds: float = 0.0
+    refit_seconds: float = 0.0
     examples_per_second: float = 0.0
     test_accuracy: float | None = None
 
@@ -429,14 +441,16 @@ def _check_xy(name: str, xy) -> tuple[np.ndarray, np.ndarray]:
 
 
 def train_sentiment(model, train, val, *, test=None, epochs: int = 6, batch_size: int = 64,
-                    learning_rate: float = 1e-3, patience: int = 2, seed: int = 0,
-                    verbose: bool = False) -> SentimentRun:
+                    learning_rate: float = 1e-3, patience: int = 2, refit: bool = False,
+                    seed: int = 0, verbose: bool = False) -> SentimentRun:
     """The chapter's training recipe. train, val, test: (ids (n, steps) int, labels (n,) 0/1).
 
     Compiles ``model`` (:func:`compile_sentiment`), trains at most ``epochs`` epochs with Adam and
     keeps the weights of the epoch with the best validation accuracy (early stopping after
     ``patience`` epochs without improvement): the number of epochs is chosen on the validation
-    set. Then, if ``test`` is given, measures the test accuracy once. verbose: one line per epoch.
+    set. refit: then train a fresh copy of the model (``keras.models.clone_model``, new initial
+    weights) on train + val for that number of epochs, and make it the final model. Finally, if
+    ``test`` is given, measure the final model's test accuracy once. verbose: one line per epoch.
     """
     import keras
 
@@ -460,10 +474,23 @@ def train_sentiment(model, train, val, *, test=None, epochs: int = 6, batch_size
     best = int(np.argmax(history["val_accuracy"]))
     run = SentimentRun(
         name=model.name, model=model, params=int(model.count_params()), history=history,
-        best_epoch=best + 1, val_accuracy=history["val_accuracy"][best], seconds=seconds,
-        examples_per_second=float(np.median(history["examples_per_second"])))
+        best_epoch=best + 1, val_accuracy=history["val_accuracy"][best], trained_on=len(x_train),
+        seconds=seconds, examples_per_second=float(np.median(history["examples_per_second"])))
+    if refit:
+        keras.utils.set_random_seed(seed)
+        final = keras.models.clone_model(model)
+        compile_sentiment(final, learning_rate)
+        x_all, y_all = np.concatenate([x_train, x_val]), np.concatenate([y_train, y_val])
+        start = time.perf_counter()
+        final.fit(x_all, y_all, batch_size=batch_size, epochs=run.best_epoch, verbose=0)
+        run.refit_seconds = time.perf_counter() - start
+        run.seconds += run.refit_seconds
+        run.model, run.trained_on = final, len(x_all)
     if test is not None:
-        run.test_accuracy = accuracy(model, *test)
+        x_test, y_test = _check_xy("test", test)
+        scores = run.model.evaluate(x_test, y_test, batch_size=max(batch_size, 256), verbose=0,
+                                    return_dict=True)
+        run.test_accuracy = float(scores["accuracy"])
     return run
 
 
@@ -490,13 +517,14 @@ def confident_mistakes(probs: np.ndarray, labels: np.ndarray, n: int = 3) -> np.
 
 
 def results_table(runs: Sequence[SentimentRun]) -> str:
-    """A plain-text table: model, parameters, best epoch, validation and test accuracy, fit
-    seconds and training examples/s."""
-    header = (f"{'model':<18}{'parameters':>11}{'best epoch':>11}{'val acc':>9}{'test acc':>10}"
-              f"{'fit s':>8}{'examples/s':>12}")
+    """A plain-text table: model, parameters, best epoch, validation accuracy, training reviews of
+    the final model, test accuracy, fit seconds and training examples/s."""
+    header = (f"{'model':<18}{'parameters':>11}{'best epoch':>11}{'val acc':>9}"
+              f"{'trained on':>11}{'test acc':>10}{'fit s':>8}{'examples/s':>12}")
     lines = [header, "-" * len(header)]
     for r in runs:
         test = "-" if r.test_accuracy is None else f"{r.test_accuracy:.3f}"
         lines.append(f"{r.name:<18}{r.params:>11,}{r.best_epoch:>11}{r.val_accuracy:>9.3f}"
-                     f"{test:>10}{r.seconds:>8.0f}{r.examples_per_second:>12,.0f}")
+                     f"{r.trained_on:>11,}{test:>10}{r.seconds:>8.0f}"
+                     f"{r.examples_per_second:>12,.0f}")
     return "\n".join(lines)

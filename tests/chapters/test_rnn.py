@@ -168,9 +168,21 @@ def test_sentiment_models(kind):
         assert not rnn.sentiment_model(kind, 30, mask=False).get_layer("embedding").mask_zero
 
 
+def test_mean_readout_averages_over_the_real_tokens_only():
+    padded = np.array([[5, 6, 7, 0, 0, 0]], np.int32)
+    six = rnn.sentiment_model("bigru", 30, 6, embed_dim=4, units=3, readout="mean", dropout=0.0,
+                              seed=0)
+    three = rnn.sentiment_model("bigru", 30, 3, embed_dim=4, units=3, readout="mean", dropout=0.0)
+    three.set_weights(six.get_weights())
+    assert np.allclose(np.asarray(six(padded)), np.asarray(three(padded[:, :3])), atol=1e-6)
+    assert six.get_layer("mean_over_steps") is not None
+
+
 def test_sentiment_model_bad_arguments():
     with pytest.raises(ValueError, match="`kind` must be one of"):
         rnn.sentiment_model("cnn", 30)
+    with pytest.raises(ValueError, match="`readout` must be one of"):
+        rnn.sentiment_model("gru", 30, readout="max")
     with pytest.raises(ValueError, match=r"`dropout` must lie in \[0, 1\)"):
         rnn.sentiment_model("gru", 30, dropout=1.0)
 
@@ -188,8 +200,15 @@ def test_train_sentiment_recipe():
     assert run.test_accuracy > 0.9 and run.params == model.count_params()
     assert run.seconds > 0 and run.examples_per_second > 0
     assert "gru" in rnn.results_table([run])
+    assert run.test_accuracy == pytest.approx(rnn.accuracy(model, ids[208:], y[208:]))
     probs = rnn.predict_proba(model, ids[208:])
     assert probs.shape == (48,) and np.all((probs >= 0) & (probs <= 1))
+    refitted = rnn.train_sentiment(model, (ids[:160], y[:160]), (ids[160:208], y[160:208]),
+                                   test=(ids[208:], y[208:]), epochs=3, batch_size=32,
+                                   learning_rate=1e-2, refit=True)
+    assert refitted.model is not model and refitted.trained_on == 208 and run.trained_on == 160
+    assert 0 < refitted.refit_seconds < refitted.seconds
+    assert refitted.test_accuracy == pytest.approx(rnn.accuracy(refitted.model, ids[208:], y[208:]))
     with pytest.raises(ValueError, match=r"`train\[1\]` \(shape \(160,\)\) has values out of range"):
         rnn.train_sentiment(model, (ids[:160], y[:160] + 1), (ids[160:], y[160:]))
     with pytest.raises(ValueError, match="`val` must be a pair"):
