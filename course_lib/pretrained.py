@@ -283,6 +283,9 @@ def _move_aside(folder: Path) -> Path:
 
 def run_cli(names: list[str], fast: bool, force: bool, list_only: bool) -> int:
     """``course pretrain``: list models, or train the named ones. Returns an exit code."""
+    from course_lib.environment import quiet_tensorflow
+
+    quiet_tensorflow()  # TensorFlow's start-up notices would bury the table
     if list_only or not names:
         if not REGISTRY:
             print("no pre-trainable models are registered")
