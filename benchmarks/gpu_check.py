@@ -232,6 +232,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--chapters", help="'all' or e.g. 00,03 (all; dry run 00)")
     parser.add_argument("--chapter-cap", type=float, default=300.0, help="seconds per chapter")
     parser.add_argument("--jobs", type=int, help="chapters at a time (3; dry run 1)")
+    parser.add_argument("--pretrain-cap", type=float, default=200.0,
+                        help="seconds for `course pretrain` before chapters 07-09")
     parser.add_argument("--tta-args", default="", help="extra time_to_accuracy.py arguments")
     args = parser.parse_args(argv)
     dry = args.dry_run
@@ -304,6 +306,21 @@ def main(argv: list[str] | None = None) -> int:
             chapter_env = dict(env)
             if jobs > 1:  # several JAX processes share the GPU: allocate on demand
                 chapter_env["XLA_PYTHON_CLIENT_PREALLOCATE"] = "false"
+
+            # Chapters 07-09 load models the course pre-trains itself; train them once, one
+            # after the other, before chapters run side by side (two chapters must not train
+            # the same model into the same cache at the same time).
+            if not dry and any(int(stem[:2]) >= 7 for stem in stems):
+                from course_lib.pretrained import REGISTRY
+
+                names = sorted(REGISTRY)
+                part = run_capped([py, "-m", "course_lib", "pretrain", *names],
+                                  min(args.pretrain_cap, left()), chapter_env)
+                record("pretrain " + " ".join(names), part)
+                summary += ["## Pre-trained models (`course pretrain`, full mode)", "",
+                            f"{', '.join(names)}: {part.status}, {part.seconds:.0f} s", "",
+                            *[f"    {line}" for line in part.output.splitlines()
+                              if "trained in" in line], ""]
 
             def run_chapter(stem: str) -> Capped:
                 command = [py, "-m", "course_lib", "run", stem, "--output-dir", str(executed)]
