@@ -25,6 +25,7 @@ function returns a :class:`PretrainSpec`.
 
 from __future__ import annotations
 
+import contextlib
 import importlib
 import json
 import os
@@ -242,7 +243,32 @@ def get_or_train(name: str, fast: bool | None = None, force: bool = False, verbo
 
     A corrupt or stale cached model is refused with a message saying why, moved aside (kept,
     not deleted) and replaced by a newly trained one. ``force=True`` retrains in any case.
+    Two processes asking for the same model (two notebooks, parallel test workers) take turns:
+    the second waits for the first to finish training and then loads its model.
     """
+    with _model_lock(name, fast):
+        return _get_or_train(name, fast, force, verbose)
+
+
+@contextlib.contextmanager
+def _model_lock(name: str, fast: bool | None):
+    """An exclusive lock on ``models/.<name>-<variant>.lock`` (POSIX ``flock``; none elsewhere)."""
+    folder = model_dir(name, fast)
+    folder.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        import fcntl
+    except ImportError:  # Windows: no lock
+        yield
+        return
+    with open(folder.parent / f".{folder.name}.lock", "a") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+def _get_or_train(name: str, fast: bool | None, force: bool, verbose: bool):
     if not force:
         try:
             model, meta = load(name, fast)

@@ -125,3 +125,25 @@ def test_pretrain_help():
     with pytest.raises(SystemExit) as stop:
         cli.main(["pretrain", "--help"])
     assert stop.value.code == 0
+
+
+def test_two_processes_take_turns_and_train_once(cache):
+    """Two processes asking for the same model at once (e.g. two pytest-xdist workers running
+    notebooks): one trains, the other waits for it and loads the result."""
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    script = (f"import sys; sys.path.insert(0, {str(Path(__file__).parent)!r})\n"
+              "from course_lib import pretrained\n"
+              f"pretrained.REGISTRY['tiny'] = '{__name__}:tiny_spec'\n"
+              "pretrained.get_or_train('tiny', fast=True)\n")
+    env = {**os.environ, "COURSE_CACHE": str(cache), "TF_CPP_MIN_LOG_LEVEL": "3"}
+    runs = [subprocess.Popen([sys.executable, "-c", script], stdout=subprocess.PIPE, text=True,
+                             env=env) for _ in range(2)]
+    outputs = [run.communicate(timeout=300)[0] for run in runs]
+    assert [run.returncode for run in runs] == [0, 0]
+    assert sum("pre-training 'tiny'" in out for out in outputs) == 1
+    assert sum("loaded cached 'tiny'" in out for out in outputs) == 1
+    assert not list((cache / "models").glob("tiny-fast.rejected-*"))
