@@ -493,19 +493,18 @@ def fgsm_curve(model, x: np.ndarray, y: np.ndarray, eps_values: Sequence[float],
 
 # -- Keras: the CNN and adversarial training -------------------------------------------------------
 def mnist_cnn():
-    """The small MNIST CNN (``course_lib.training.mnist_cnn``: conv 32, pool, conv 64, pool,
-    dropout 0.5, dense; about 35k parameters) on images in [0, 1].
+    """The MNIST CNN of chapter 04 (``course_lib.cnn.keras_mnist_cnn``: conv 32, pool, conv 64,
+    pool, dropout 0.5, dense; 34,826 parameters), on images without a channel axis.
 
-    (batch, 28, 28) float pixels in [0, 1] -> logits (batch, 10). ``training.mnist_cnn`` takes
-    0..255 pixels, so a Rescaling(255) goes in front: attack budgets stay in [0, 1] units.
+    (batch, 28, 28) float pixels in [0, 1] -> logits (batch, 10), uncompiled.
     """
     import keras
     from keras import layers
 
-    from course_lib.training import mnist_cnn as cnn_on_bytes
+    from course_lib.cnn import keras_mnist_cnn
 
     inputs = keras.Input((28, 28), name="pixels_0_1")
-    outputs = cnn_on_bytes()(layers.Rescaling(255.0)(inputs))
+    outputs = keras_mnist_cnn()(layers.Reshape((28, 28, 1))(inputs))
     return keras.Model(inputs, outputs, name="mnist_cnn_0_1")
 
 
