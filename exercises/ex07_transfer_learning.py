@@ -5,7 +5,9 @@ Part 1 works on any Keras model (try yours on ``course_lib.transfer.cifar_backbo
 the grader's stand-ins, which have the same attributes: ``model.trainable``, ``model.layers``,
 and for each layer ``name``, ``trainable``, ``weights`` and ``trainable_weights`` (arrays or
 variables with a ``shape``). A frozen layer's ``trainable_weights`` is empty. Parts 2 and 3 are
-plain NumPy.
+plain NumPy. Part 2 takes parameters by name, as a Keras model gives them
+(``{v.path: keras.ops.convert_to_numpy(v) for v in model.weights}``): deciding which target
+parameters have a source value, and which are new, is part of the exercise.
 
 Replace every `raise NotImplementedError` with your code. Check your work from a notebook with
 `course_lib.grading.check("ex07")`, or from a terminal with `course grade ex07`. Shapes are given
@@ -17,44 +19,51 @@ import numpy as np
 # ----------------------------------------------------------------- part 1: freezing
 
 
-def trainable_count(model) -> int:
-    """The number of trainable parameters: the total size of every array in
-    ``model.trainable_weights`` (an int)."""
+def parameter_counts(model) -> tuple[int, int]:
+    """The two numbers ``model.summary()`` prints: (trainable, non-trainable), where trainable is
+    the total size of every array in ``model.trainable_weights`` and non-trainable the size of
+    every other array in ``model.weights`` (frozen layers, batch norm's moving statistics)."""
     raise NotImplementedError
 
 
-def unfreeze_by_name(model, names: list[str]) -> int:
+def unfreeze_by_name(model, names: list[str]) -> tuple[int, int]:
     """Make trainable exactly the layers (with weights) whose name equals one of ``names`` or
     starts with it followed by "_" ("block4" chooses "block4_conv1", not "block40_conv1");
     freeze every other layer that has weights; batch-norm layers (class name
     "BatchNormalization") always stay frozen. Set ``model.trainable = True`` first (a frozen
-    model hides the weights of all its layers). Returns ``trainable_count(model)``."""
+    model hides the weights of all its layers). Returns ``parameter_counts(model)``."""
     raise NotImplementedError
 
 
-def unfreeze_top(model, n: int) -> int:
+def unfreeze_top(model, n: int) -> tuple[int, int]:
     """Make trainable the top ``n`` layers that have weights (the last ``n`` in
     ``model.layers`` with a non-empty ``weights`` list), freeze the others; batch-norm layers
     always stay frozen (they still count among the ``n``). ``model.trainable = True`` first.
-    Returns ``trainable_count(model)``. ``n = 0`` freezes everything."""
+    Returns ``parameter_counts(model)``. ``n = 0`` freezes everything."""
     raise NotImplementedError
 
 
 # ----------------------------------------------------------------- part 2: L2-SP
 
 
-def l2sp_penalty(weights: list[np.ndarray], source: list[np.ndarray], alpha: float,
-                 head: list[np.ndarray], beta: float) -> float:
-    """alpha/2 * sum_k ||weights[k] - source[k]||^2 + beta/2 * sum_j ||head[j]||^2 (a float).
+def l2sp_penalty(weights: dict[str, np.ndarray], source: dict[str, np.ndarray], alpha: float,
+                 beta: float) -> float:
+    """The L2-SP penalty of the target model's parameters ``weights`` (arrays by name, e.g. Keras
+    variable paths) given the source model's ``source`` (arrays by name), a float:
 
-    weights[k] and source[k] have the same shape; head holds the new layer's arrays."""
+    - a name in both: alpha/2 * ||w - w_source||^2 (shapes must be equal, else ValueError
+      naming the parameter: never let NumPy broadcast (4,) against (1, 4));
+    - a name only in ``weights`` (the new head): beta/2 * ||w||^2;
+    - a name only in ``source`` (the source's own head, dropped): ignored.
+    """
     raise NotImplementedError
 
 
-def l2sp_gradient(weights: list[np.ndarray], source: list[np.ndarray], alpha: float,
-                  head: list[np.ndarray], beta: float) -> tuple[list[np.ndarray], list[np.ndarray]]:
-    """The gradient of l2sp_penalty: (list of arrays shaped like weights, list shaped like
-    head)."""
+def l2sp_gradient(weights: dict[str, np.ndarray], source: dict[str, np.ndarray], alpha: float,
+                  beta: float) -> dict[str, np.ndarray]:
+    """The gradient of l2sp_penalty with respect to each array of ``weights``: a dict with
+    exactly the names of ``weights``, each array shaped like its parameter (ValueError on
+    mismatched shapes, as l2sp_penalty)."""
     raise NotImplementedError
 
 

@@ -10,40 +10,46 @@ import numpy as np
 # ----------------------------------------------------------------- part 1: freezing
 
 
-def trainable_count(model) -> int:
-    """The number of trainable parameters: the total size of every array in
-    ``model.trainable_weights`` (an int)."""
-    return int(sum(int(np.prod(w.shape)) for w in model.trainable_weights))
+def _size(weights) -> int:
+    return sum(int(np.prod(w.shape)) for w in weights)
+
+
+def parameter_counts(model) -> tuple[int, int]:
+    """The two numbers ``model.summary()`` prints: (trainable, non-trainable), where trainable is
+    the total size of every array in ``model.trainable_weights`` and non-trainable the size of
+    every other array in ``model.weights`` (frozen layers, batch norm's moving statistics)."""
+    trainable = _size(model.trainable_weights)
+    return trainable, _size(model.weights) - trainable
 
 
 def _is_batchnorm(layer) -> bool:
     return type(layer).__name__ == "BatchNormalization"
 
 
-def _set(model, chosen) -> int:
+def _set(model, chosen) -> tuple[int, int]:
     model.trainable = True
     for layer in model.layers:
         if layer.weights:
             layer.trainable = layer in chosen and not _is_batchnorm(layer)
-    return trainable_count(model)
+    return parameter_counts(model)
 
 
-def unfreeze_by_name(model, names: list[str]) -> int:
+def unfreeze_by_name(model, names: list[str]) -> tuple[int, int]:
     """Make trainable exactly the layers (with weights) whose name equals one of ``names`` or
     starts with it followed by "_" ("block4" chooses "block4_conv1", not "block40_conv1");
     freeze every other layer that has weights; batch-norm layers (class name
     "BatchNormalization") always stay frozen. Set ``model.trainable = True`` first (a frozen
-    model hides the weights of all its layers). Returns ``trainable_count(model)``."""
+    model hides the weights of all its layers). Returns ``parameter_counts(model)``."""
     chosen = [layer for layer in model.layers
               if any(layer.name == n or layer.name.startswith(n + "_") for n in names)]
     return _set(model, chosen)
 
 
-def unfreeze_top(model, n: int) -> int:
+def unfreeze_top(model, n: int) -> tuple[int, int]:
     """Make trainable the top ``n`` layers that have weights (the last ``n`` in
     ``model.layers`` with a non-empty ``weights`` list), freeze the others; batch-norm layers
     always stay frozen (they still count among the ``n``). ``model.trainable = True`` first.
-    Returns ``trainable_count(model)``. ``n = 0`` freezes everything."""
+    Returns ``parameter_counts(model)``. ``n = 0`` freezes everything."""
     with_weights = [layer for layer in model.layers if layer.weights]
     return _set(model, with_weights[len(with_weights) - n:] if n > 0 else [])
 
@@ -51,21 +57,42 @@ def unfreeze_top(model, n: int) -> int:
 # ----------------------------------------------------------------- part 2: L2-SP
 
 
-def l2sp_penalty(weights: list[np.ndarray], source: list[np.ndarray], alpha: float,
-                 head: list[np.ndarray], beta: float) -> float:
-    """alpha/2 * sum_k ||weights[k] - source[k]||^2 + beta/2 * sum_j ||head[j]||^2 (a float).
+def _pairs(weights: dict[str, np.ndarray], source: dict[str, np.ndarray]):
+    """(name, w, its source value or None) for every name of ``weights``; shapes checked."""
+    for name, w in weights.items():
+        s = source.get(name)
+        if s is not None and np.shape(s) != np.shape(w):
+            raise ValueError(f"weights[{name!r}] has shape {np.shape(w)} but source[{name!r}] "
+                             f"has shape {np.shape(s)}")
+        yield name, np.asarray(w, dtype=np.float64), s
 
-    weights[k] and source[k] have the same shape; head holds the new layer's arrays."""
-    near = sum(float(np.sum((w - s) ** 2)) for w, s in zip(weights, source, strict=True))
-    return 0.5 * alpha * near + 0.5 * beta * sum(float(np.sum(h ** 2)) for h in head)
+
+def l2sp_penalty(weights: dict[str, np.ndarray], source: dict[str, np.ndarray], alpha: float,
+                 beta: float) -> float:
+    """The L2-SP penalty of the target model's parameters ``weights`` (arrays by name, e.g. Keras
+    variable paths) given the source model's ``source`` (arrays by name), a float:
+
+    - a name in both: alpha/2 * ||w - w_source||^2 (shapes must be equal, else ValueError
+      naming the parameter: never let NumPy broadcast (4,) against (1, 4));
+    - a name only in ``weights`` (the new head): beta/2 * ||w||^2;
+    - a name only in ``source`` (the source's own head, dropped): ignored.
+    """
+    total = 0.0
+    for _, w, s in _pairs(weights, source):
+        if s is None:
+            total += 0.5 * beta * float(np.sum(w ** 2))
+        else:
+            total += 0.5 * alpha * float(np.sum((w - s) ** 2))
+    return total
 
 
-def l2sp_gradient(weights: list[np.ndarray], source: list[np.ndarray], alpha: float,
-                  head: list[np.ndarray], beta: float) -> tuple[list[np.ndarray], list[np.ndarray]]:
-    """The gradient of l2sp_penalty: (list of arrays shaped like weights, list shaped like
-    head)."""
-    return ([alpha * (w - s) for w, s in zip(weights, source, strict=True)],
-            [beta * h for h in head])
+def l2sp_gradient(weights: dict[str, np.ndarray], source: dict[str, np.ndarray], alpha: float,
+                  beta: float) -> dict[str, np.ndarray]:
+    """The gradient of l2sp_penalty with respect to each array of ``weights``: a dict with
+    exactly the names of ``weights``, each array shaped like its parameter (ValueError on
+    mismatched shapes, as l2sp_penalty)."""
+    return {name: beta * w if s is None else alpha * (w - s)
+            for name, w, s in _pairs(weights, source)}
 
 
 # ----------------------------------------------------------------- part 3: a linear head

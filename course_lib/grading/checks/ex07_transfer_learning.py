@@ -88,27 +88,32 @@ def _backbone(rng: np.random.Generator, blocks: int = 4) -> _Model:
     return _Model(layers)
 
 
-def _state(model: _Model, count) -> dict:
-    return {"count": np.asarray(count, dtype=np.int64),
+def _counts(counts) -> np.ndarray:
+    """(trainable, non-trainable) as an int64 array of shape (2,) (a wrong shape fails)."""
+    return np.asarray(counts, dtype=np.int64)
+
+
+def _state(model: _Model, counts) -> dict:
+    return {"count": _counts(counts),
             "trainable": np.array([layer.trainable for layer in model.layers if layer.weights],
                                   dtype=np.int64)}
 
 
 @check(points=1)
-def trainable_count_of_a_model(module, rng):
-    """trainable_count(model) is the total size of model.trainable_weights (frozen layers and
-    batch norm's moving statistics count nothing)."""
+def parameter_counts_of_a_model(module, rng):
+    """parameter_counts(model) is (size of model.trainable_weights, size of the rest of
+    model.weights): frozen layers and batch norm's moving statistics count as non-trainable."""
     model = _backbone(rng)
     model.layers[2].trainable = False
     model.layers[3].trainable = False
-    return {"count": np.asarray(module.trainable_count(model), dtype=np.int64)}
+    return {"counts": _counts(module.parameter_counts(model))}
 
 
 @check(points=2)
 def unfreeze_by_name_chooses_blocks(module, rng):
     """unfreeze_by_name(model, ["block3", "head"]) makes only block3_* and head trainable,
     batch norm frozen, on a model with 12 blocks (so "block1" must not choose "block10_conv1"),
-    starting from a frozen model; returns the trainable count."""
+    starting from a frozen model; returns parameter_counts(model)."""
     model = _backbone(rng, blocks=12)
     model.trainable = False
     first = _state(model, module.unfreeze_by_name(model, ["block3", "head"]))
@@ -138,33 +143,52 @@ def unfreeze_top_counts_layers_with_weights(module, rng):
 
 
 def _l2sp_inputs(rng):
-    shapes = [(3, 3, 2, 4), (4,), (6, 5)]
-    source = [rng.standard_normal(s) for s in shapes]
-    weights = [s + 0.1 * rng.standard_normal(s.shape) for s in source]
-    head = [rng.standard_normal((5, 3)), rng.standard_normal(3)]
-    return weights, source, head
+    """Target parameters by name (two transferred layers and a new head, in a shuffled order)
+    and the source's (the same two layers and the source's own head, which the target
+    dropped)."""
+    shapes = {"block1_conv1/kernel": (3, 3, 2, 4), "block1_conv1/bias": (4,),
+              "block2_conv1/kernel": (6, 5)}
+    source = {name: rng.standard_normal(shape) for name, shape in shapes.items()}
+    source["predictions/kernel"] = rng.standard_normal((5, 7))
+    weights = {name: source[name] + 0.1 * rng.standard_normal(shape)
+               for name, shape in shapes.items()}
+    weights["head/kernel"] = rng.standard_normal((5, 3))
+    weights["head/bias"] = rng.standard_normal(3)
+    order = rng.permutation(sorted(weights))
+    return {str(name): weights[str(name)] for name in order}, source
 
 
 @check(points=1)
 def l2sp_penalty_value(module, rng):
-    """l2sp_penalty(weights, source, alpha, head, beta) = alpha/2 sum ||w - w_s||^2 +
-    beta/2 sum ||h||^2; and 0 when the weights equal the source and beta = 0."""
-    weights, source, head = _l2sp_inputs(rng)
-    return {"penalty": np.asarray(module.l2sp_penalty(weights, source, 0.3, head, 0.02),
+    """l2sp_penalty(weights, source, alpha, beta) = alpha/2 sum ||w - w_s||^2 over the names
+    in both + beta/2 sum ||h||^2 over the names only in weights (the source's own head
+    ignored); 0 at the source with beta = 0 and no head; ValueError when a source array's
+    shape (1, 4) differs from its parameter's (4,)."""
+    weights, source = _l2sp_inputs(rng)
+    transferred = {name: source[name] for name in weights if name in source}
+    mismatched = dict(source, **{"block1_conv1/bias": source["block1_conv1/bias"][None, :]})
+    try:
+        module.l2sp_penalty(weights, mismatched, 0.3, 0.02)
+        raises = 0
+    except ValueError:
+        raises = 1
+    return {"penalty": np.asarray(module.l2sp_penalty(weights, source, 0.3, 0.02),
                                   dtype=np.float64),
-            "at_source": np.asarray(module.l2sp_penalty(source, source, 0.3, head, 0.0),
-                                    dtype=np.float64)}
+            "at_source": np.asarray(module.l2sp_penalty(transferred, source, 0.3, 0.0),
+                                    dtype=np.float64),
+            "mismatch_raises": np.int64(raises)}
 
 
 @check(points=2)
 def l2sp_gradient_arrays(module, rng):
-    """l2sp_gradient returns (alpha (w - w_s) for each transferred array, beta h for each head
-    array), each with exactly its parameter's shape."""
-    weights, source, head = _l2sp_inputs(rng)
-    near, far = module.l2sp_gradient(weights, source, 0.3, head, 0.02)
-    out = {f"weights_{k}": np.asarray(g) for k, g in enumerate(near)}
-    out.update({f"head_{k}": np.asarray(g) for k, g in enumerate(far)})
-    out["lengths"] = np.array([len(near), len(far)], dtype=np.int64)
+    """l2sp_gradient returns a dict with exactly the names of weights: alpha (w - w_s) for a
+    transferred array, beta h for a head array, each with exactly its parameter's shape."""
+    weights, source = _l2sp_inputs(rng)
+    grads = module.l2sp_gradient(weights, source, 0.3, 0.02)
+    if not isinstance(grads, dict):
+        raise TypeError(f"l2sp_gradient must return a dict, got {type(grads).__name__}")
+    out = {f"grad {name}": np.asarray(grads[name]) for name in weights if name in grads}
+    out["names match"] = np.int64(sorted(map(str, grads)) == sorted(weights))
     return out
 
 
