@@ -38,15 +38,14 @@ def output_size(size: int, kernel: int, stride: int = 1, padding: str | int = "v
     return (size + 2 * padding - kernel) // stride + 1
 
 
-def _pad_images(x: np.ndarray, kh: int, kw: int, stride: int, padding: str | int,
-                value: float = 0.0) -> np.ndarray:
+def _pad_images(x: np.ndarray, kh: int, kw: int, stride: int, padding: str | int) -> np.ndarray:
     """x (batch, h, w, c) padded as Keras ("valid"/"same") or by p zeros on every side."""
     if isinstance(padding, str):
         _, top, bottom = conv_output_size(x.shape[1], kh, stride, padding)
         _, left, right = conv_output_size(x.shape[2], kw, stride, padding)
     else:
         top = bottom = left = right = padding
-    return np.pad(x, ((0, 0), (top, bottom), (left, right), (0, 0)), constant_values=value)
+    return np.pad(x, ((0, 0), (top, bottom), (left, right), (0, 0)))
 
 
 def _images(name: str, x) -> np.ndarray:

@@ -92,6 +92,7 @@ class Conv2D(Layer):
         self.use_bias = use_bias
         if not use_bias:
             self.weight_names = ("kernel",)
+        self._ones: np.ndarray | None = None  # (batch * out_h * out_w,), for the bias gradient
 
     def build(self, input_shape):
         super().build(input_shape)
@@ -141,8 +142,10 @@ class Conv2D(Layer):
         g2 = g.reshape(-1, self.filters)
         kernel = self.params["kernel"]
         self.grads["kernel"][...] = (self._cols.T @ g2).reshape(kernel.shape)
-        if self.use_bias:
-            np.sum(g2, axis=0, out=self.grads["bias"])
+        if self.use_bias:  # a sum over rows, as a matrix product: much faster than np.sum
+            if self._ones is None or len(self._ones) != len(g2):
+                self._ones = np.ones(len(g2), dtype=g2.dtype)
+            np.matmul(self._ones, g2, out=self.grads["bias"])
         if not self.compute_input_grad:
             return None
         # col2im: each kernel entry (i, j) sends g @ kernel[i, j]^T back to the input pixels

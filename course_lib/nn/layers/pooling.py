@@ -7,9 +7,10 @@
 - ``GlobalAveragePooling2D``: the mean of each channel over the whole image, (batch, c).
 
 Two code paths give the same results. Windows that tile the image (strides == pool_size, no
-padding: the usual pool 2, stride 2) are a reshape (batch, out_h, ph, out_w, pw, c) and a few
-whole-array operations; other windows (overlapping, or padded) loop over the ph * pw window
-offsets, each a strided slice of the whole batch.
+padding: the usual pool 2, stride 2) need no padded copy and no arg-max map: max pooling takes
+the maximum of the ph * pw strided slices (one per window offset) and finds the winners again
+in backward; average pooling is a reshape (batch, out_h, ph, out_w, pw, c) and a mean. Other
+windows (overlapping, or padded) loop over the window offsets too, on a padded copy.
 """
 
 from __future__ import annotations
@@ -77,12 +78,15 @@ class MaxPool2D(_Pool2D):
 
     def _forward(self, x, training):
         self._x_shape = x.shape
-        if self._tiled:
-            tiles = self._tiles(x)
-            out = tiles.max(axis=2).max(axis=3)
-            self._x_tiles, self._out = tiles, out
-            return out
         ph, pw = self.pool_size
+        if self._tiled:  # the maximum of ph * pw strided slices, one per window offset
+            views = [view for _, _, view in window_offsets(x, ph, pw, self.strides,
+                                                             self._out_hw)]
+            out = views[0].copy()
+            for view in views[1:]:
+                np.maximum(out, view, out=out)
+            self._x, self._out = x, out
+            return out
         xp = np.pad(x, self._pads, constant_values=-np.inf) if self.padding == "same" else x
         views = window_offsets(xp, ph, pw, self.strides, self._out_hw)
         out = next(views)[2].copy()
@@ -96,19 +100,25 @@ class MaxPool2D(_Pool2D):
         return out
 
     def _backward(self, grad_out):
-        if self._tiled:
-            # Winners: entries equal to their window's max, keeping the first one on ties.
-            ph, pw = self.pool_size
-            equal = self._x_tiles == self._out[:, :, None, :, None, :]
-            winner = np.empty_like(equal)
-            seen = np.zeros(self._out.shape, dtype=bool)
-            for i in range(ph):
-                for j in range(pw):
-                    np.greater(equal[:, :, i, :, j], seen, out=winner[:, :, i, :, j])
-                    seen |= equal[:, :, i, :, j]
-            d6 = np.multiply(winner, grad_out[:, :, None, :, None, :])  # faster than np.where
-            return self._untile(d6, self._x_shape)
         ph, pw = self.pool_size
+        if self._tiled:
+            # Winners: entries equal to their window's max, keeping the first one on ties. The
+            # windows tile the image: each pixel gets a value, except rows/columns cut off.
+            (oh, ow), (h, w) = self._out_hw, self._x_shape[1:3]
+            cut = (oh * ph, ow * pw) != (h, w)
+            dx = (np.zeros if cut else np.empty)(self._x_shape, dtype=grad_out.dtype)
+            seen = None
+            offsets = window_offsets(self._x, ph, pw, self.strides, self._out_hw)
+            targets = window_offsets(dx, ph, pw, self.strides, self._out_hw)
+            for (_, _, view), (_, _, target) in zip(offsets, targets, strict=True):
+                winner = view == self._out
+                if seen is None:
+                    seen = winner.copy()
+                else:
+                    np.greater(winner, seen, out=winner)  # winner and not seen before
+                    seen |= winner
+                np.multiply(grad_out, winner, out=target)  # faster than np.where
+            return dx
         dxp = np.zeros(self._xp_shape, dtype=grad_out.dtype)
         for i, j, view in window_offsets(dxp, ph, pw, self.strides, self._out_hw):
             view += np.where(self._argmax == i * pw + j, grad_out, 0)
