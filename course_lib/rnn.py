@@ -26,7 +26,7 @@ import re
 import time
 from collections import Counter
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 
@@ -448,9 +448,9 @@ def train_sentiment(model, train, val, *, test=None, epochs: int = 6, batch_size
     Compiles ``model`` (:func:`compile_sentiment`), trains at most ``epochs`` epochs with Adam and
     keeps the weights of the epoch with the best validation accuracy (early stopping after
     ``patience`` epochs without improvement): the number of epochs is chosen on the validation
-    set. refit: then train a fresh copy of the model (``keras.models.clone_model``, new initial
-    weights) on train + val for that number of epochs, and make it the final model. Finally, if
-    ``test`` is given, measure the final model's test accuracy once. verbose: one line per epoch.
+    set. refit: then train a fresh copy of the model on train + val for that number of epochs
+    (:func:`refit_sentiment`) and make it the final model. Finally, if ``test`` is given, measure
+    the final model's test accuracy once. verbose: one line per epoch.
     """
     import keras
 
@@ -477,21 +477,48 @@ def train_sentiment(model, train, val, *, test=None, epochs: int = 6, batch_size
         best_epoch=best + 1, val_accuracy=history["val_accuracy"][best], trained_on=len(x_train),
         seconds=seconds, examples_per_second=float(np.median(history["examples_per_second"])))
     if refit:
-        keras.utils.set_random_seed(seed)
-        final = keras.models.clone_model(model)
-        compile_sentiment(final, learning_rate)
-        x_all, y_all = np.concatenate([x_train, x_val]), np.concatenate([y_train, y_val])
-        start = time.perf_counter()
-        final.fit(x_all, y_all, batch_size=batch_size, epochs=run.best_epoch, verbose=0)
-        run.refit_seconds = time.perf_counter() - start
-        run.seconds += run.refit_seconds
-        run.model, run.trained_on = final, len(x_all)
+        run = refit_sentiment(run, train, val, batch_size=batch_size, learning_rate=learning_rate,
+                              seed=seed)
     if test is not None:
-        x_test, y_test = _check_xy("test", test)
-        scores = run.model.evaluate(x_test, y_test, batch_size=max(batch_size, 256), verbose=0,
-                                    return_dict=True)
-        run.test_accuracy = float(scores["accuracy"])
+        run.test_accuracy = _test_accuracy(run.model, test, batch_size)
     return run
+
+
+def _test_accuracy(model, test, batch_size: int) -> float:
+    x_test, y_test = _check_xy("test", test)
+    scores = model.evaluate(x_test, y_test, batch_size=max(batch_size, 256), verbose=0,
+                            return_dict=True)
+    return float(scores["accuracy"])
+
+
+def refit_sentiment(run: SentimentRun, train, val, *, test=None, batch_size: int = 64,
+                    learning_rate: float = 1e-3, seed: int = 0) -> SentimentRun:
+    """A fresh copy of ``run.model`` (``keras.models.clone_model``: new initial weights) trained on
+    train + val for ``run.best_epoch`` epochs (the number chosen on the validation split by
+    :func:`train_sentiment`), without looking at any held-out data. Returns a new
+    :class:`SentimentRun` with the refitted model, the first run's history, best epoch,
+    validation accuracy and throughput, ``trained_on`` = len(train) + len(val), ``seconds`` the
+    two runs' total and ``refit_seconds`` the refit's share; then, if ``test`` is given, the
+    refitted model's test accuracy (measured once). ``run`` itself is left as it was."""
+    import keras
+
+    x_train, y_train = _check_xy("train", train)
+    x_val, y_val = _check_xy("val", val)
+    if run.best_epoch < 1:
+        raise ValueError(f"`run.best_epoch` must be at least 1, got {run.best_epoch!r}")
+    keras.utils.set_random_seed(seed)
+    final = keras.models.clone_model(run.model)
+    compile_sentiment(final, learning_rate)
+    x_all, y_all = np.concatenate([x_train, x_val]), np.concatenate([y_train, y_val])
+    start = time.perf_counter()
+    final.fit(x_all, y_all, batch_size=checks.check_positive_int("batch_size", batch_size),
+              epochs=run.best_epoch, verbose=0)
+    refit_seconds = time.perf_counter() - start
+    refitted = replace(run, model=final, trained_on=len(x_all), seconds=run.seconds + refit_seconds,
+                       refit_seconds=refit_seconds, test_accuracy=None)
+    if test is not None:
+        refitted.test_accuracy = _test_accuracy(final, test, batch_size)
+    return refitted
 
 
 def predict_proba(model, ids: np.ndarray, batch_size: int = 256) -> np.ndarray:
@@ -519,12 +546,13 @@ def confident_mistakes(probs: np.ndarray, labels: np.ndarray, n: int = 3) -> np.
 def results_table(runs: Sequence[SentimentRun]) -> str:
     """A plain-text table: model, parameters, best epoch, validation accuracy, training reviews of
     the final model, test accuracy, fit seconds and training examples/s."""
-    header = (f"{'model':<18}{'parameters':>11}{'best epoch':>11}{'val acc':>9}"
+    width = max([18] + [len(r.name) + 2 for r in runs])
+    header = (f"{'model':<{width}}{'parameters':>11}{'best epoch':>11}{'val acc':>9}"
               f"{'trained on':>11}{'test acc':>10}{'fit s':>8}{'examples/s':>12}")
     lines = [header, "-" * len(header)]
     for r in runs:
         test = "-" if r.test_accuracy is None else f"{r.test_accuracy:.3f}"
-        lines.append(f"{r.name:<18}{r.params:>11,}{r.best_epoch:>11}{r.val_accuracy:>9.3f}"
+        lines.append(f"{r.name:<{width}}{r.params:>11,}{r.best_epoch:>11}{r.val_accuracy:>9.3f}"
                      f"{r.trained_on:>11,}{test:>10}{r.seconds:>8.0f}"
                      f"{r.examples_per_second:>12,.0f}")
     return "\n".join(lines)

@@ -209,6 +209,13 @@ def test_train_sentiment_recipe():
     assert refitted.model is not model and refitted.trained_on == 208 and run.trained_on == 160
     assert 0 < refitted.refit_seconds < refitted.seconds
     assert refitted.test_accuracy == pytest.approx(rnn.accuracy(refitted.model, ids[208:], y[208:]))
+    again = rnn.refit_sentiment(run, (ids[:160], y[:160]), (ids[160:208], y[160:208]),
+                                batch_size=32, learning_rate=1e-2)
+    assert again.model is not run.model and run.trained_on == 160 and again.trained_on == 208
+    assert again.test_accuracy is None and again.best_epoch == run.best_epoch
+    assert run.model is model and run.test_accuracy is not None
+    with pytest.raises(ValueError, match="`run.best_epoch` must be at least 1"):
+        rnn.refit_sentiment(rnn.SentimentRun("gru", model, 1), (ids, y), (ids, y))
     with pytest.raises(ValueError, match=r"`train\[1\]` \(shape \(160,\)\) has values out of range"):
         rnn.train_sentiment(model, (ids[:160], y[:160] + 1), (ids[160:], y[160:]))
     with pytest.raises(ValueError, match="`val` must be a pair"):
