@@ -231,7 +231,7 @@ def train(name: str, fast: bool | None = None, verbose: bool = True):
     seconds = time.perf_counter() - start
     folder = save(name, model, recipe, results, fast, seconds)
     if verbose:
-        shown = ", ".join(f"{k} {v:.4f}" if isinstance(v, float) else f"{k} {v}"
+        shown = ", ".join(f"{k} {v:.4g}" if isinstance(v, float) else f"{k} {v}"
                           for k, v in results.items())
         print(f"{name}: trained in {seconds:.0f} s ({shown}); cached in the course cache "
               f"as {folder.name}")
