@@ -219,6 +219,15 @@ def load(name: str, fast: bool | None = None, recipe: dict | None = None):
     return model, meta
 
 
+def _shown(value) -> str:
+    """A result for the one-line summary: floats (also in lists) to four significant digits."""
+    if isinstance(value, float):
+        return f"{value:.4g}"
+    if isinstance(value, list | tuple) and value and all(isinstance(v, float) for v in value):
+        return "[" + ", ".join(f"{v:.4g}" for v in value) + "]"
+    return str(value)
+
+
 def train(name: str, fast: bool | None = None, verbose: bool = True):
     """Train model ``name`` with its registered recipe, store it, and return ``(model, meta)``."""
     found = spec(name)
@@ -231,8 +240,7 @@ def train(name: str, fast: bool | None = None, verbose: bool = True):
     seconds = time.perf_counter() - start
     folder = save(name, model, recipe, results, fast, seconds)
     if verbose:
-        shown = ", ".join(f"{k} {v:.4g}" if isinstance(v, float) else f"{k} {v}"
-                          for k, v in results.items())
+        shown = ", ".join(f"{k} {_shown(v)}" for k, v in results.items())
         print(f"{name}: trained in {seconds:.0f} s ({shown}); cached in the course cache "
               f"as {folder.name}")
     return model, read_meta(name, fast)
