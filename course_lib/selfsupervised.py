@@ -625,7 +625,7 @@ def _epochs_order(n: int, recipe: FewLabelRecipe, seed: int) -> np.ndarray:
     that ``fit`` runs them as a single epoch (Keras's fixed cost per epoch would dominate the
     few steps of a small budget)."""
     batch = min(recipe.batch_size, n)
-    epochs = int(min(recipe.max_epochs, max(1, math.ceil(recipe.steps / math.ceil(n / batch)))))
+    epochs = transfer.epochs_for(n, batch, recipe.steps, 1, recipe.max_epochs)
     rng = np.random.default_rng(seed)
     return np.concatenate([rng.permutation(n) for _ in range(epochs)])
 
