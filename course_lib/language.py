@@ -614,29 +614,33 @@ def on_rows(method, train_ids: np.ndarray, test_ids: np.ndarray):
     return wrapped
 
 
-def recurrent_method(train_texts, test_texts, fast: bool, kind: str = "gru"):
+def recurrent_method(train_texts, test_texts, fast: bool, kind: str = "gru",
+                     readout: str = "last"):
     """Chapter 05's recurrent sentiment model as a label-efficiency method on row numbers.
 
     Its own vectoriser (``rnn.make_vectorizer``, learnt on the training reviews only), model
-    (``rnn.sentiment_model``) and recipe (``rnn.train_sentiment``: Adam, early stopping on
-    validation accuracy) with chapter 05's sizes; the validation split is this chapter's
-    (:func:`validation_split`, 20 % of the labels), so every method is chosen the same way.
+    (``rnn.sentiment_model`` with ``kind`` and ``readout``) and recipe (``rnn.train_sentiment``:
+    Adam, early stopping on validation accuracy) with chapter 05's sizes and settings
+    (``rnn.chapter_recipe``); the validation split is this chapter's (:func:`validation_split`,
+    20 % of the labels), so every method is chosen the same way.
     """
     from course_lib import rnn
 
-    vocab_size, steps = (2000, 64) if fast else (20000, 256)
-    embed_dim, units = (16, 16) if fast else (64, 32)
-    epochs = 2 if fast else 6
-    vectorizer = rnn.make_vectorizer(list(train_texts), vocab_size, steps)
+    recipe = rnn.chapter_recipe(fast)
+    steps = recipe["sequence_length"]
+    vectorizer = rnn.make_vectorizer(list(train_texts), recipe["vocab_size"], steps)
     train_ids, test_ids = vectorizer(list(train_texts)), vectorizer(list(test_texts))
 
     def method(rows, y, seed):
         ids = train_ids[rows]
         fit, val = validation_split(y, FINETUNE["validation_fraction"], seed)
-        model = rnn.sentiment_model(kind, vectorizer.vocab_size, steps, embed_dim=embed_dim,
-                                    units=units, seed=seed)
-        rnn.train_sentiment(model, (ids[fit], y[fit]), (ids[val], y[val]), epochs=epochs,
-                            batch_size=64, seed=seed)
+        model = rnn.sentiment_model(kind, vectorizer.vocab_size, steps,
+                                    embed_dim=recipe["embed_dim"], units=recipe["units"],
+                                    embedding_dropout=recipe["embedding_dropout"],
+                                    readout=readout, seed=seed)
+        rnn.train_sentiment(model, (ids[fit], y[fit]), (ids[val], y[val]), epochs=recipe["epochs"],
+                            batch_size=recipe["batch_size"],
+                            learning_rate=recipe["learning_rate"], seed=seed)
         return lambda test_rows: (rnn.predict_proba(model, test_ids[test_rows]) > 0.5).astype(int)
 
     return method

@@ -178,6 +178,18 @@ def test_mean_readout_averages_over_the_real_tokens_only():
     assert six.get_layer("mean_over_steps") is not None
 
 
+def test_embedding_dropout_keeps_the_mask():
+    padded = np.array([[5, 6, 7, 0, 0, 0]], np.int32)
+    six = rnn.sentiment_model("gru", 30, 6, embed_dim=4, units=3, embedding_dropout=0.5,
+                              dropout=0.0, seed=0)
+    three = rnn.sentiment_model("gru", 30, 3, embed_dim=4, units=3, dropout=0.0)
+    three.set_weights(six.get_weights())        # the dropout layer has no weights
+    assert six.get_layer("embedding_dropout").rate == 0.5
+    assert np.allclose(np.asarray(six(padded)), np.asarray(three(padded[:, :3])), atol=1e-6)
+    # training: whole embedding channels are dropped, so outputs change from call to call
+    assert not np.allclose(np.asarray(six(padded, training=True)), np.asarray(six(padded)))
+
+
 def test_sentiment_model_bad_arguments():
     with pytest.raises(ValueError, match="`kind` must be one of"):
         rnn.sentiment_model("cnn", 30)
@@ -185,6 +197,8 @@ def test_sentiment_model_bad_arguments():
         rnn.sentiment_model("gru", 30, readout="max")
     with pytest.raises(ValueError, match=r"`dropout` must lie in \[0, 1\)"):
         rnn.sentiment_model("gru", 30, dropout=1.0)
+    with pytest.raises(ValueError, match=r"`embedding_dropout` must lie in \[0, 1\)"):
+        rnn.sentiment_model("gru", 30, embedding_dropout=-0.1)
 
 
 def test_train_sentiment_recipe():
