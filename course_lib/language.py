@@ -7,7 +7,9 @@ training reviews and fine-tuned for sentiment (document 002, sections 4.3 and 5)
 - The encoder, from Keras layers: :class:`TokenAndPositionEmbedding`, :func:`encoder_block`
   (multi-head self-attention, feed-forward, residuals, layer norm), :func:`build_encoder`.
 - Masked-token pre-training: :func:`mask_tokens` (BERT's 15 % and 80/10/10 rule),
-  :func:`build_pretraining_model`, registered as ``imdb_mlm`` in ``course_lib.pretrained``.
+  :func:`build_pretraining_model` (output layer tied to the token embedding), on every window
+  of each training review (:meth:`Vocabulary.encode_windows`), registered as ``imdb_mlm`` in
+  ``course_lib.pretrained``.
 - Fine-tuning: :func:`build_classifier` ([CLS] -> pooled -> logits), :func:`finetune_method`
   (AdamW with warm-up, early stopping on a validation split of the labelled data).
 - A real checkpoint: :func:`keras_hub_classifier` (KerasHub preset or local folder).
@@ -99,6 +101,28 @@ class Vocabulary:
             tokens = [get(t, UNK) for t in standardize(text)[:max_len - 1]]
             ids[row, 1:1 + len(tokens)] = tokens
         return ids
+
+    def encode_windows(self, texts: Iterable[str], max_len: int, min_tokens: int = 1) -> np.ndarray:
+        """int32 ``(windows, max_len)``: every review cut into consecutive windows of
+        ``max_len - 1`` tokens, each with [CLS] in front and [PAD] after a short last window;
+        a last window shorter than ``min_tokens`` is dropped (never a review's first one).
+        Pre-training reads all of each review this way; :meth:`encode` keeps its beginning."""
+        max_len = checks.check_positive_int("max_len", max_len)
+        min_tokens = checks.check_positive_int("min_tokens", min_tokens)
+        if max_len < 2:
+            raise ValueError(f"`max_len` must leave room for [CLS] and a token, got {max_len}")
+        width, get, rows = max_len - 1, self.index.get, []
+        for text in _texts(texts):
+            tokens = [get(t, UNK) for t in standardize(text)]
+            for start in range(0, max(1, len(tokens)), width):
+                window = tokens[start:start + width]
+                if start and len(window) < min_tokens:
+                    break
+                row = np.zeros(max_len, np.int32)
+                row[0] = CLS
+                row[1:1 + len(window)] = window
+                rows.append(row)
+        return np.stack(rows) if rows else np.zeros((0, max_len), np.int32)
 
     def decode(self, ids: Iterable[int], skip_padding: bool = True) -> str:
         """The tokens of ``ids`` joined by spaces ([PAD] left out unless ``skip_padding=False``)."""
@@ -257,7 +281,10 @@ def _layers():
     keras = _keras()
 
     class TokenAndPositionEmbedding(keras.layers.Layer):
-        """ids (batch, steps) -> token embedding + learnt position embedding (batch, steps, dim)."""
+        """ids (batch, steps) -> token embedding + learnt position embedding (batch, steps, dim).
+
+        ``reverse=True``: vectors (..., dim) -> their dot product with every token's embedding
+        (..., vocab_size), the masked-token output layer tied to the input embedding (BERT's)."""
 
         def __init__(self, vocab_size: int, max_len: int, dim: int, **kwargs):
             super().__init__(**kwargs)
@@ -269,7 +296,9 @@ def _layers():
             self.tokens.build(input_shape)
             self.positions.build((None, self.max_len))
 
-        def call(self, ids):
+        def call(self, ids, reverse: bool = False):
+            if reverse:  # vectors (..., dim) -> a score per token (..., vocab_size): x E^T
+                return keras.ops.matmul(ids, keras.ops.transpose(self.tokens.embeddings))
             steps = keras.ops.shape(ids)[-1]
             return self.tokens(ids) + self.positions(keras.ops.arange(steps))[None]
 
@@ -300,7 +329,17 @@ def _layers():
             total = keras.ops.sum(sequence * keep, axis=1)
             return total / keras.ops.maximum(keras.ops.sum(keep, axis=1), 1.0)
 
-    return TokenAndPositionEmbedding, PaddingMask, GatherPositions, MaskedMean
+    class OutputBias(keras.layers.Layer):
+        """(..., units) + a learnt bias (units,): the bias of the tied output layer."""
+
+        def build(self, input_shape):
+            self.bias = self.add_weight(shape=(input_shape[-1],), initializer="zeros",
+                                        name="bias")
+
+        def call(self, x):
+            return x + self.bias
+
+    return TokenAndPositionEmbedding, PaddingMask, GatherPositions, MaskedMean, OutputBias
 
 
 def encoder_block(x, mask, num_heads: int, ff_dim: int, dropout: float, name: str):
@@ -337,7 +376,7 @@ def build_encoder(config: dict):
     missing = [k for k in ARCHITECTURE_KEYS if k not in config]
     if missing:
         raise ValueError(f"`config` lacks {missing}")
-    embedding, padding_mask, _, _ = _layers()
+    embedding, padding_mask, *_ = _layers()
     ids = keras.Input((config["max_len"],), dtype="int32", name="token_ids")
     x = embedding(config["vocab_size"], config["max_len"], config["dim"], name="embedding")(ids)
     x = keras.layers.LayerNormalization(epsilon=1e-6, name="embedding_norm")(x)
@@ -352,17 +391,20 @@ def build_encoder(config: dict):
 def build_pretraining_model(config: dict):
     """Encoder + masked-token head: {"token_ids" (batch, max_len), "positions" (batch, P)} ->
     logits (batch, P, vocab_size) at the masked positions only (BERT computes the big output
-    layer only where there is something to predict)."""
+    layer only where there is something to predict). The output layer is tied to the token
+    embedding (its transpose, plus a bias), as in BERT."""
     keras = _keras()
     layers = keras.layers
     encoder = build_encoder(config)
-    _, _, gather, _ = _layers()
+    _, _, gather, _, output_bias = _layers()
     ids = keras.Input((config["max_len"],), dtype="int32", name="token_ids")
     positions = keras.Input((config["max_pred"],), dtype="int32", name="positions")
     picked = gather(name="gather_masked")(encoder(ids), positions)
     hidden = layers.Dense(config["dim"], activation="gelu", name="mlm_transform")(picked)
     hidden = layers.LayerNormalization(epsilon=1e-6, name="mlm_norm")(hidden)
-    logits = layers.Dense(config["vocab_size"], name="mlm_logits")(hidden)
+    # The output layer shares the input embedding table (as BERT's): scores = hidden E^T + b.
+    scores = encoder.get_layer("embedding")(hidden, reverse=True)
+    logits = output_bias(name="mlm_logits")(scores)
     return keras.Model({"token_ids": ids, "positions": positions}, logits, name="masked_lm")
 
 
@@ -385,7 +427,8 @@ def build_classifier(config: dict, encoder=None, num_classes: int = 2, pooling: 
     else:
         summary = _layers()[3](name="mean_over_tokens")(sequence, ids)
     pooled = layers.Dense(config["dim"], activation="tanh", name="pooler")(summary)
-    logits = layers.Dense(num_classes, name="classifier")(layers.Dropout(config["dropout"])(pooled))
+    dropped = layers.Dropout(config["dropout"], name="pooler_dropout")(pooled)
+    logits = layers.Dense(num_classes, name="classifier")(dropped)
     return keras.Model(ids, logits, name="classifier")
 
 
@@ -412,7 +455,10 @@ def adamw(peak_lr: float, total_steps: int, warmup_fraction: float = 0.1,
 
 # -- pre-training ---------------------------------------------------------------------------
 def pretraining_recipe(fast: bool) -> dict:
-    """The recipe of ``imdb_mlm`` (fast: the shipped 1000-review sample, a tiny model)."""
+    """The recipe of ``imdb_mlm`` (fast: the shipped 1000-review sample, a tiny model).
+
+    Full mode: 3 passes over the 23,712 windows of 127 tokens of the 10,000 training reviews
+    (2.68 M tokens each), about 13 minutes on 2 CPU cores at about 10,000 tokens/s."""
     recipe = {
         "data": "imdb train reviews only (never the test reviews)",
         "sample": bool(fast),
@@ -424,9 +470,13 @@ def pretraining_recipe(fast: bool) -> dict:
         "num_layers": 1 if fast else 2,
         "dropout": 0.1,
         "mask_rate": 0.15,
-        "epochs": 4 if fast else 10,
+        "windows": "every window of max_len - 1 tokens of each review, the last kept if "
+                   "it has at least min_window tokens",
+        "min_window": 8 if fast else 32,
+        "output_layer": "tied to the token embedding",
+        "epochs": 2 if fast else 3,
         "batch_size": 32,
-        "peak_lr": 3e-3 if fast else 5e-4,
+        "peak_lr": 3e-3 if fast else 1e-3,
         "seed": 0,
     }
     recipe["max_pred"] = max_predictions(recipe["max_len"], recipe["mask_rate"])
@@ -450,7 +500,7 @@ def _train_mlm(model, recipe: dict, verbose: bool) -> dict:
     keras = _keras()
     texts = training_reviews(recipe)
     vocabulary = Vocabulary.build(texts, recipe["vocab_size"])
-    ids = vocabulary.encode(texts, recipe["max_len"])
+    ids = vocabulary.encode_windows(texts, recipe["max_len"], recipe["min_window"])
     keras.utils.set_random_seed(recipe["seed"])
     rng = np.random.default_rng(recipe["seed"])
     steps = math.ceil(len(ids) / recipe["batch_size"]) * recipe["epochs"]
@@ -473,7 +523,8 @@ def _train_mlm(model, recipe: dict, verbose: bool) -> dict:
             print(f"  epoch {epoch + 1}/{recipe['epochs']}: masked-token loss {losses[-1]:.3f}, "
                   f"{tokens * (epoch + 1) / seconds:,.0f} tokens/s", flush=True)
     return {"loss_history": losses, "tokens_per_second": round(tokens * len(losses) / seconds),
-            "tokens_per_epoch": tokens, "reviews": len(ids), "vocabulary_sha256": vocabulary.sha256()}
+            "tokens_per_epoch": tokens, "reviews": len(texts), "windows": len(ids),
+            "vocabulary_sha256": vocabulary.sha256()}
 
 
 def mlm_spec():

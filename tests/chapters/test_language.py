@@ -42,6 +42,23 @@ def test_vocabulary_bad_input():
         language.Vocabulary.build(TEXTS, 10).encode(TEXTS, 0)
 
 
+def test_encode_windows_covers_each_review_once():
+    vocab = language.Vocabulary.build(TEXTS, 40)
+    rows = vocab.encode_windows(TEXTS[:1], 5)  # 10 tokens -> windows of 4, 4, 2
+    assert rows.dtype == np.int32 and rows.shape == (3, 5) and (rows[:, 0] == language.CLS).all()
+    words = [vocab.index.get(t, language.UNK) for t in language.standardize(TEXTS[0])]
+    read = rows[:, 1:].ravel()
+    assert read[read != language.PAD].tolist() == words  # every token once, in order
+    assert vocab.encode_windows(TEXTS[:1], 5)[0].tolist() == vocab.encode(TEXTS[:1], 5)[0].tolist()
+    tail = vocab.encode_windows(TEXTS[1:2], 5)  # 8 tokens -> 4 + 4: no short tail
+    assert tail.shape == (2, 5)
+    assert vocab.encode_windows(TEXTS[:1], 5, min_tokens=3).shape == (2, 5)  # tail of 2 dropped
+    assert vocab.encode_windows(TEXTS[:1], 5, min_tokens=2).shape == (3, 5)
+    assert vocab.encode_windows([""], 4).tolist() == [[language.CLS, 0, 0, 0]]
+    with pytest.raises(ValueError, match="`max_len` must leave room"):
+        vocab.encode_windows(TEXTS, 1)
+
+
 def test_wordpiece_splits_greedily_longest_first():
     pieces = language.WordPiece(["un", "##watch", "##able", "watch", "w", "##a", "##t", "##c",
                                  "##h"])
@@ -150,7 +167,16 @@ def test_pretraining_and_classifier_models():
                                          np.random.default_rng(0), 40, 0.15, 2)
     logits = np.asarray(mlm(x))
     assert logits.shape == (4, 2, 40)
-    classifier = language.build_classifier(TINY, mlm.get_layer("encoder"))
+    # The output layer is tied to the token embedding: logits = h E^T + b, no (dim, vocab) kernel.
+    table = mlm.get_layer("encoder").get_layer("embedding").tokens.embeddings
+    assert [tuple(w.shape) for w in mlm.get_layer("mlm_logits").weights] == [(40,)]
+    assert sum(tuple(w.shape) in {(8, 40), (40, 8)} for w in mlm.weights) == 1
+    encoder = mlm.get_layer("encoder")
+    hidden = keras.Model(mlm.input, mlm.get_layer("mlm_norm").output)(x)
+    expected = np.asarray(hidden) @ np.asarray(table).T + np.asarray(
+        mlm.get_layer("mlm_logits").bias)
+    np.testing.assert_allclose(logits, expected, rtol=1e-5, atol=1e-5)
+    classifier = language.build_classifier(TINY, encoder)
     assert classifier.get_layer("encoder").trainable
     assert np.asarray(classifier(x["token_ids"])).shape == (4, 2)
     opt = language.adamw(1e-3, 10)
