@@ -89,18 +89,23 @@ class Vocabulary:
         """A fingerprint of the token list (stored with a pre-trained model)."""
         return hashlib.sha256("\n".join(self.tokens).encode()).hexdigest()
 
+    def _ids(self, text: str) -> list[int]:
+        return [self.index.get(t, UNK) for t in standardize(text)]
+
+    @staticmethod
+    def _rows(token_lists: Sequence[list[int]], max_len: int) -> np.ndarray:
+        """int32 (len(token_lists), max_len): [CLS], the tokens, then [PAD] (0)."""
+        ids = np.zeros((len(token_lists), max_len), np.int32)
+        ids[:, 0] = CLS
+        for row, tokens in enumerate(token_lists):
+            ids[row, 1:1 + len(tokens)] = tokens
+        return ids
+
     def encode(self, texts: Iterable[str], max_len: int) -> np.ndarray:
         """int32 ``(n, max_len)``: [CLS], the first ``max_len - 1`` tokens (unknown ones as
         [UNK]), then [PAD] (0) up to ``max_len``."""
         max_len = checks.check_positive_int("max_len", max_len)
-        texts = _texts(texts)
-        ids = np.zeros((len(texts), max_len), np.int32)
-        ids[:, 0] = CLS
-        get = self.index.get
-        for row, text in enumerate(texts):
-            tokens = [get(t, UNK) for t in standardize(text)[:max_len - 1]]
-            ids[row, 1:1 + len(tokens)] = tokens
-        return ids
+        return self._rows([self._ids(text)[:max_len - 1] for text in _texts(texts)], max_len)
 
     def encode_windows(self, texts: Iterable[str], max_len: int, min_tokens: int = 1) -> np.ndarray:
         """int32 ``(windows, max_len)``: every review cut into consecutive windows of
@@ -111,18 +116,13 @@ class Vocabulary:
         min_tokens = checks.check_positive_int("min_tokens", min_tokens)
         if max_len < 2:
             raise ValueError(f"`max_len` must leave room for [CLS] and a token, got {max_len}")
-        width, get, rows = max_len - 1, self.index.get, []
+        width, windows = max_len - 1, []
         for text in _texts(texts):
-            tokens = [get(t, UNK) for t in standardize(text)]
-            for start in range(0, max(1, len(tokens)), width):
-                window = tokens[start:start + width]
-                if start and len(window) < min_tokens:
-                    break
-                row = np.zeros(max_len, np.int32)
-                row[0] = CLS
-                row[1:1 + len(window)] = window
-                rows.append(row)
-        return np.stack(rows) if rows else np.zeros((0, max_len), np.int32)
+            tokens = self._ids(text)
+            windows.append(tokens[:width])
+            windows += [tokens[start:start + width] for start in range(width, len(tokens), width)
+                        if len(tokens) - start >= min_tokens]
+        return self._rows(windows, max_len)
 
     def decode(self, ids: Iterable[int], skip_padding: bool = True) -> str:
         """The tokens of ``ids`` joined by spaces ([PAD] left out unless ``skip_padding=False``)."""
