@@ -35,6 +35,14 @@ def tiny_spec() -> pretrained.PretrainSpec:
     return pretrained.PretrainSpec("tiny", "a Dense layer on random data", _recipe, _build, _train)
 
 
+def _train_broken(model, recipe: dict, verbose: bool) -> dict:
+    raise ValueError("the training data is missing (a test)")
+
+
+def broken_spec() -> pretrained.PretrainSpec:
+    return pretrained.PretrainSpec("broken", "fails to train", _recipe, _build, _train_broken)
+
+
 @pytest.fixture
 def cache(tmp_path, monkeypatch):
     monkeypatch.setenv("COURSE_CACHE", str(tmp_path / "cache"))
@@ -147,3 +155,34 @@ def test_two_processes_take_turns_and_train_once(cache):
     assert sum("pre-training 'tiny'" in out for out in outputs) == 1
     assert sum("loaded cached 'tiny'" in out for out in outputs) == 1
     assert not list((cache / "models").glob("tiny-fast.rejected-*"))
+
+
+def test_full_model_trains_in_a_child_process_when_onednn_is_off_here(cache, monkeypatch, capsys):
+    """A notebook runs TensorFlow with oneDNN off; a full-mode model is then trained in a child
+    process with oneDNN on (twice as fast on a CPU), its progress echoed, and loaded."""
+    monkeypatch.setattr(pretrained, "_onednn_off_here", lambda: True)
+    model, meta = pretrained.get_or_train("tiny", fast=False)
+    out = capsys.readouterr().out
+    assert "pre-training 'tiny' (full recipe)" in out and "cached in the course cache" in out
+    assert meta["variant"] == "full" and (cache / "models" / "tiny-full" / "meta.json").is_file()
+    again, _ = pretrained.load("tiny", fast=False)
+    assert _weights_equal(model, again)
+
+
+def test_a_failing_child_process_raises_a_clear_error(cache, monkeypatch):
+    monkeypatch.setattr(pretrained, "_onednn_off_here", lambda: True)
+    monkeypatch.setitem(pretrained.REGISTRY, "broken", f"{__name__}:broken_spec")
+    with pytest.raises(RuntimeError, match="(?s)pre-training 'broken' in a child process.*"
+                                           "the training data is missing"):
+        pretrained.train("broken", fast=False)
+    assert not (cache / "models" / "broken-full").exists()
+
+
+def test_onednn_off_here_reads_the_environment(monkeypatch):
+    import keras
+
+    monkeypatch.setenv("TF_ENABLE_ONEDNN_OPTS", "0")
+    expected = keras.backend.backend() == "tensorflow" and "tensorflow" in __import__("sys").modules
+    assert pretrained._onednn_off_here() == expected
+    monkeypatch.setenv("TF_ENABLE_ONEDNN_OPTS", "1")
+    assert not pretrained._onednn_off_here()
