@@ -183,6 +183,25 @@ def test_pretraining_and_classifier_models():
     assert opt.weight_decay == 0.01
 
 
+def test_pretraining_dropout_is_separate_from_fine_tuning_dropout():
+    """The recipe pre-trains without dropout and fine-tunes with it: the rates differ, the
+    weights (dropout has none) carry over unchanged."""
+    recipe = language.pretraining_recipe(False)
+    assert recipe["pretrain_dropout"] == 0.0 and recipe["dropout"] == 0.1
+    config = {**TINY, "dropout": 0.1, "pretrain_dropout": 0.0}
+    mlm = language.build_pretraining_model(config)
+    rates = {layer.rate for layer in mlm.get_layer("encoder").layers
+             if layer.__class__.__name__ == "Dropout"}
+    assert rates == {0.0}
+    encoder = language.build_encoder(config)
+    assert {layer.rate for layer in encoder.layers
+            if layer.__class__.__name__ == "Dropout"} == {0.1}
+    encoder.set_weights(mlm.get_layer("encoder").get_weights())
+    default = language.build_pretraining_model({**TINY, "dropout": 0.2})  # no pretrain_dropout
+    assert {layer.rate for layer in default.get_layer("encoder").layers
+            if layer.__class__.__name__ == "Dropout"} == {0.2}
+
+
 def test_finetune_method_learns_a_trivial_rule():
     """Reviews whose second token is 7 are positive: the fine-tuned classifier learns it."""
     rng = np.random.default_rng(0)
