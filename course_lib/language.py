@@ -462,8 +462,8 @@ def pretraining_recipe(fast: bool) -> dict:
     Full mode: 10 passes over the 23,712 windows of 127 tokens of the 10,000 training reviews
     (2.68 M tokens each), without dropout (``pretrain_dropout``; fine-tuning uses ``dropout``):
     the loss stays near the unigram level for about five passes, then falls as the encoder
-    learns to use the context. ``course pretrain imdb_mlm`` (oneDNN on) took 2282 s at 11,791
-    tokens/s on a 2-core AMD EPYC machine; CPUs differ: measure with
+    learns to use the context. With oneDNN on (as ``course pretrain imdb_mlm``), training took
+    2282 s at 11,791 tokens/s on a 2-core AMD EPYC machine; CPUs differ: measure with
     ``benchmarks/pretrain_onednn.py``."""
     recipe = {
         "data": "imdb train reviews only (never the test reviews)",
