@@ -12,7 +12,8 @@ from pathlib import Path
 
 from course_lib.grading import report
 from course_lib.grading.engine import Exercise, ExerciseResult, Grader, StudentResult, missing_check
-from course_lib.grading.submissions import Submission, collect
+from course_lib.grading.intake import collect
+from course_lib.grading.submissions import Submission
 
 
 def grade_class(submissions_dir: Path, grader: Grader, exercises: list[Exercise],

@@ -20,7 +20,7 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
-from course_lib.grading import batch, engine, export, report, sandbox, similarity, submissions
+from course_lib.grading import batch, engine, export, intake, report, sandbox, similarity
 from course_lib.grading.engine import ExerciseResult, GradingError
 
 
@@ -125,7 +125,7 @@ def _grade_class(args: argparse.Namespace, limits: sandbox.Limits) -> int:
         args.feedback.mkdir(parents=True, exist_ok=True)
         grader.hide.append(str(args.feedback.resolve()))
     start = time.monotonic()
-    subs, unassigned = submissions.collect(source, [ex.name for ex in exercises])
+    subs, unassigned = intake.collect(source, [ex.name for ex in exercises])
     students = batch.grade_submissions(subs, grader, exercises, jobs=args.jobs)
     pairs = similarity.similar_pairs(
         subs, {ex.name: _stub(ex) for ex in exercises}, args.similarity)

@@ -13,7 +13,7 @@ from pathlib import Path
 from grading_helpers import FIXTURES, grade
 
 from course_lib.grading import export, lms
-from course_lib.grading.submissions import collect
+from course_lib.grading.intake import collect
 
 SOLUTION = (FIXTURES / "solutions" / "ex90_demo.py").read_text()
 STUB = (FIXTURES / "exercises" / "ex90_demo.py").read_text()
