@@ -15,7 +15,6 @@ pixel units (0.1 = a tenth of the black-to-white range).
 
 from __future__ import annotations
 
-import sys
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -540,10 +539,9 @@ def adversarial_fit(model, x: np.ndarray, y: np.ndarray, *, eps: float, epochs: 
         order = rng.permutation(len(x))
         bar = None
         if progress:
-            from tqdm import tqdm
+            from course_lib.progress import progress_bar
 
-            bar = tqdm(total=steps, desc=f"epoch {epoch + 1}/{epochs}", file=sys.stdout,
-                       leave=False, mininterval=2.0)
+            bar = progress_bar(total=steps, desc=f"epoch {epoch + 1}/{epochs}", leave=False)
         sums = np.zeros(2)
         for b in range(steps):
             idx = order[b * batch_size:(b + 1) * batch_size]

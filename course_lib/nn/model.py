@@ -3,7 +3,7 @@
     model = Sequential([Dense(128, activation="relu"), Dense(10)])
     model.compile(optimizer=SGD(0.1), loss=SparseCategoricalCrossentropy(from_logits=True),
                   metrics=["accuracy"])
-    history = model.fit(x_train, y_train, epochs=5, batch_size=128)   # tqdm bar; verbose=0: none
+    history = model.fit(x_train, y_train, epochs=5, batch_size=128)   # progress bar; verbose=0: none
     plt.plot(history.history["loss"])
 
 The data are validated once per ``fit``/``evaluate``/``predict`` call; the batch loop then calls
@@ -12,14 +12,13 @@ the layers' unchecked ``_forward``/``_backward`` so the library costs little ove
 
 from __future__ import annotations
 
-import sys
 from dataclasses import dataclass, field
 
 import numpy as np
-from tqdm import tqdm
 
 from course_lib.nn import checks, losses, optimizers
 from course_lib.nn.layers.base import Layer
+from course_lib.progress import progress_bar
 
 
 @dataclass
@@ -188,7 +187,7 @@ class Sequential:
         """Train with mini-batch gradient descent; returns a ``History``.
 
         x: (n, *input_shape) floats; y: targets for the loss. validation_data: (x_val, y_val),
-        evaluated after each epoch. verbose=1: a tqdm progress bar per epoch on stdout, updated
+        evaluated after each epoch. verbose=1: a progress bar per epoch (course_lib.progress), updated
         about 20 times per epoch; 0: silent.
         """
         x, y = self._prepare_xy(x, y)
@@ -205,7 +204,7 @@ class Sequential:
             order = rng.permutation(n) if shuffle else None
             bar = None
             if verbose:  # to stdout, as Keras's bar: notebooks keep no stderr output
-                bar = tqdm(total=n_batches, desc=f"epoch {epoch + 1}/{epochs}", file=sys.stdout)
+                bar = progress_bar(total=n_batches, desc=f"epoch {epoch + 1}/{epochs}")
             total_loss, correct = 0.0, 0
             for b in range(n_batches):
                 rows = slice(b * batch_size, (b + 1) * batch_size)
