@@ -5,7 +5,7 @@
 
 Prints ``name: value`` lines:
 
-* ``cifar_backbone train examples/s`` (the course's source network, ``transfer.BACKBONE``, with
+* ``cifar_backbone train examples/s`` (the course's source network, ``cifar.BACKBONE``, with
   its head and augmentation) and the same for ``course_lib.training.cifar_resnet`` at its 4x
   cheaper widths (32, 64, 128, 256), measured in this process after one warm-up epoch;
   ``ratio backbone/resnet`` = how much faster the chapter's network trains.
@@ -32,7 +32,7 @@ def main(argv: list[str] | None = None) -> int:
     import keras
     import numpy as np
 
-    from course_lib import transfer
+    from course_lib import cifar, finetuning, transfer
     from course_lib.training import RandomCropFlip, cifar_resnet
 
     rng = np.random.default_rng(0)
@@ -40,28 +40,28 @@ def main(argv: list[str] | None = None) -> int:
     y = rng.integers(0, 5, args.images)
 
     def throughput(model, batch_size=128) -> float:
-        transfer.compile_classifier(model, 1e-3)
+        finetuning.compile_classifier(model, 1e-3)
         model.fit(x[: 2 * batch_size], y[: 2 * batch_size], batch_size=batch_size, verbose=0)
         start = time.perf_counter()
         model.fit(x, y, batch_size=batch_size, epochs=1, verbose=0)
         return args.images / (time.perf_counter() - start)
 
     keras.utils.set_random_seed(0)
-    ours = throughput(transfer.classifier(transfer.cifar_backbone(), 5, augment=RandomCropFlip(4)))
+    ours = throughput(cifar.classifier(cifar.cifar_backbone(), 5, augment=RandomCropFlip(4)))
     resnet = throughput(cifar_resnet(5, widths=(32, 64, 128, 256), augment=RandomCropFlip(4)))
     print(f"cifar_backbone train examples/s: {ours:.0f}")
     print(f"cifar_resnet(32,64,128,256) train examples/s: {resnet:.0f}")
     print(f"ratio backbone/resnet = {ours / resnet:.2f}")
 
-    backbone = transfer.cifar_backbone()
-    transfer.set_trainable(backbone, False)
-    model = transfer.classifier(backbone, 5)
-    transfer.compile_classifier(model, 1e-2)
+    backbone = cifar.cifar_backbone()
+    finetuning.set_trainable(backbone, False)
+    model = cifar.classifier(backbone, 5)
+    finetuning.compile_classifier(model, 1e-2)
     start = time.perf_counter()
     model.fit(x, y, batch_size=128, epochs=args.epochs, verbose=0)
     with_fit = time.perf_counter() - start
     start = time.perf_counter()
-    transfer.train_head(transfer.extract_features(backbone, x), y, 5,
+    transfer.train_head(finetuning.extract_features(backbone, x), y, 5,
                         iterations=args.epochs * int(np.ceil(args.images / 128)))
     cached = time.perf_counter() - start
     print(f"frozen backbone, head by fit for {args.epochs} epochs: {with_fit:.2f} s")

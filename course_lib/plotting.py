@@ -112,7 +112,7 @@ def plot_label_efficiency(result, ax=None, *, title: str = "label efficiency",
                           pool_per_class: int | None = None):
     """Accuracy against labelled examples per class, one line with mean ± sd error bars per
     method, log x axis; the "all" budget is drawn at ``pool_per_class`` (default: twice the
-    largest numeric budget). ``result``: a ``course_lib.transfer.LabelEfficiency``."""
+    largest numeric budget). ``result``: a ``course_lib.experiments.LabelEfficiency``."""
     ax = _axes(ax)
     numeric = [b for b in result.budgets if b is not None]
     where_all = pool_per_class or (2 * max(numeric) if numeric else 1)

@@ -20,7 +20,7 @@ import keras
 import numpy as np
 from keras import ops
 
-from course_lib import transfer
+from course_lib import cifar, finetuning
 from course_lib.nn import checks
 
 ROTATIONS = 4  # 0, 90, 180, 270 degrees counter-clockwise (np.rot90's direction): labels 0..3
@@ -267,7 +267,7 @@ class CifarSplits:
     """CIFAR-10 as chapter 08 uses it (x uint8 (n, 32, 32, 3), y int64 (n,)).
 
     pool: the training images the networks pre-train on, *without* their labels; a few labels
-        per class are drawn from it for the downstream task (``transfer.sample_per_class``).
+        per class are drawn from it for the downstream task (``experiments.sample_per_class``).
     val: training images held out of pre-training (seeded): the pretext accuracy on unseen
         images, and every choice of a hyperparameter or a block.
     test: the official test images, used once, for the reported accuracies.
@@ -313,7 +313,7 @@ def rotation_recipe(fast: bool) -> dict:
         "fast": bool(fast),
         "held_out": HELD_OUT["fast" if fast else "full"],
         "split_seed": SPLIT_SEED,
-        "backbone": dict(transfer.BACKBONE),
+        "backbone": dict(cifar.BACKBONE),
         "augment": "random crop (pad 4) and horizontal flip, before the rotation",
         "batch_size": 64 if fast else 128,
         "epochs": 2 if fast else 5,
@@ -325,7 +325,7 @@ def rotation_recipe(fast: bool) -> dict:
 
 
 def _backbone(recipe: dict, name: str = "cifar_backbone") -> keras.Model:
-    return transfer.cifar_backbone(**recipe["backbone"], name=name)
+    return cifar.cifar_backbone(**recipe["backbone"], name=name)
 
 
 def rotation_model(recipe: dict) -> keras.Model:
@@ -389,7 +389,7 @@ def rotation_spec():
 
     return PretrainSpec("cifar_rotation",
                         "CIFAR-10 backbone pre-trained by rotation prediction, no labels (ch. 08)",
-                        rotation_recipe, rotation_model, train_rotation)
+                        rotation_recipe, rotation_model, train_rotation, data=("cifar10",))
 
 
 # ---------------------------------------------------------------- a second pretext: denoising
@@ -403,7 +403,7 @@ def denoising_recipe(fast: bool) -> dict:
         "fast": bool(fast),
         "held_out": HELD_OUT["fast" if fast else "full"],
         "split_seed": SPLIT_SEED,
-        "backbone": dict(transfer.BACKBONE),
+        "backbone": dict(cifar.BACKBONE),
         "mask_rate": 0.5,
         "decoder_widths": [64, 32, 16, 16],
         "batch_size": 64 if fast else 128,
@@ -459,7 +459,7 @@ def denoising_model(recipe: dict) -> keras.Model:
 
     keras.utils.set_random_seed(recipe["seed"])
     backbone = _backbone(recipe)
-    last = transfer.block_names(backbone)[-1]
+    last = cifar.block_names(backbone)[-1]
     encoder = keras.Model(backbone.inputs, backbone.get_layer(last).output, name="encoder")
     inputs = keras.Input((32, 32, 3), name="pixels")
     x = layers.Rescaling(1.0, name="to_float")(inputs)
@@ -501,7 +501,8 @@ def denoising_spec():
 
     return PretrainSpec("cifar_denoising",
                         "CIFAR-10 denoising autoencoder (same backbone), no labels (ch. 08)",
-                        denoising_recipe, denoising_model, train_denoising)
+                        denoising_recipe, denoising_model, train_denoising,
+                        data=("cifar10",))
 
 
 # ---------------------------------------------------------------- frozen features, per block
@@ -509,7 +510,7 @@ def denoising_spec():
 
 def block_feature_model(network: keras.Model, blocks: list[str] | None = None,
                         grid: int = 2) -> keras.Model:
-    """A model sharing ``network``'s layers (a ``transfer.cifar_backbone``, or any model with
+    """A model sharing ``network``'s layers (a ``cifar.cifar_backbone``, or any model with
     layers named "block1", ...) from pixels to each block's output, average-pooled to a
     ``grid`` x ``grid`` map and flattened: pixels (batch, 32, 32, 3) -> one (batch, grid * grid *
     channels) array per block. (Global pooling, grid=1, would leave block 1 with only 32 numbers.)
@@ -576,7 +577,7 @@ class FewLabelRecipe:
 
     steps: at least this many optimizer steps, whatever the number of labels (at most
     ``max_epochs`` epochs); batch_size: examples per step (all of them when fewer);
-    learning_rate: Adam, cosine-decayed to 0 (``transfer.compile_classifier``); augmentation:
+    learning_rate: Adam, cosine-decayed to 0 (``finetuning.compile_classifier``); augmentation:
     random crop (pad 4) and flip.
     """
 
@@ -594,27 +595,27 @@ def _head_weights(probe: LinearProbe) -> list[np.ndarray]:
 
 def train_classifier(backbone: keras.Model, x: np.ndarray, y: np.ndarray, num_classes: int,
                      recipe: FewLabelRecipe, seed: int, pretrained: bool) -> keras.Model:
-    """``backbone`` + a dense head (``transfer.classifier``), trained on x (n, 32, 32, 3), y (n,).
+    """``backbone`` + a dense head (``cifar.classifier``), trained on x (n, 32, 32, 3), y (n,).
 
     pretrained=True (fine-tuning): the head starts as a linear probe fitted on the frozen
     backbone's features (so the first steps do not push random-head gradients into the
     pre-trained weights), then every layer trains except batch norm, which keeps its stored
-    statistics (``transfer.set_trainable``). pretrained=False (from scratch): every layer
+    statistics (``finetuning.set_trainable``). pretrained=False (from scratch): every layer
     trains, batch norm included (a new network must learn its statistics).
     """
     from course_lib.training import RandomCropFlip
 
     keras.utils.set_random_seed(seed)
-    model = transfer.classifier(backbone, num_classes,
+    model = cifar.classifier(backbone, num_classes,
                                 augment=RandomCropFlip(4, flip=True, seed=seed))
     if pretrained:
-        features = transfer.extract_features(backbone, x)
+        features = finetuning.extract_features(backbone, x)
         probe = fit_linear_probe(features, y, num_classes, l2=1e-2)
         model.get_layer("head").set_weights(_head_weights(probe))
-    transfer.set_trainable(backbone, True, batchnorm=not pretrained)
+    finetuning.set_trainable(backbone, True, batchnorm=not pretrained)
     order = _epochs_order(len(x), recipe, seed)
     batch = min(recipe.batch_size, len(x))
-    transfer.compile_classifier(model, recipe.learning_rate, total_steps=len(order) // batch)
+    finetuning.compile_classifier(model, recipe.learning_rate, total_steps=len(order) // batch)
     model.fit(x[order], y[order], batch_size=batch, epochs=1, shuffle=False, verbose=0)
     return model
 
@@ -625,7 +626,7 @@ def _epochs_order(n: int, recipe: FewLabelRecipe, seed: int) -> np.ndarray:
     that ``fit`` runs them as a single epoch (Keras's fixed cost per epoch would dominate the
     few steps of a small budget)."""
     batch = min(recipe.batch_size, n)
-    epochs = transfer.epochs_for(n, batch, recipe.steps, 1, recipe.max_epochs)
+    epochs = finetuning.epochs_for(n, batch, recipe.steps, 1, recipe.max_epochs)
     rng = np.random.default_rng(seed)
     return np.concatenate([rng.permutation(n) for _ in range(epochs)])
 
@@ -640,7 +641,7 @@ def scratch_method(backbone_config: dict, recipe: FewLabelRecipe):
 
     def method(x_train: np.ndarray, y_train: np.ndarray, seed: int):
         keras.utils.set_random_seed(seed)
-        backbone = transfer.cifar_backbone(**backbone_config)
+        backbone = cifar.cifar_backbone(**backbone_config)
         return _predictor(train_classifier(backbone, x_train, y_train, int(y_train.max()) + 1,
                                            recipe, seed, pretrained=False))
 
@@ -654,7 +655,7 @@ def finetune_method(pretrained: keras.Model, backbone_config: dict, recipe: FewL
     weights = pretrained.get_weights()
 
     def method(x_train: np.ndarray, y_train: np.ndarray, seed: int):
-        backbone = transfer.cifar_backbone(**backbone_config)
+        backbone = cifar.cifar_backbone(**backbone_config)
         backbone.set_weights(weights)
         return _predictor(train_classifier(backbone, x_train, y_train, int(y_train.max()) + 1,
                                            recipe, seed, pretrained=True))

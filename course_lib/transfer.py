@@ -1,476 +1,40 @@
-"""Chapter 07 helpers: transfer learning and fine-tuning (and the label-efficiency measurement
-that chapter 08 reuses).
+"""Chapter 07 helpers: transfer learning and fine-tuning.
 
-Label efficiency: how target test accuracy grows with the number of labelled examples per class,
-for several ways of training (from scratch, feature extraction, fine-tuning, ...). Every method
-sees the *same* labelled subset for a given budget and seed (a paired comparison), and each point
-is the mean ± sd over seeds:
-
-    methods = {"from scratch": train_scratch, "fine-tuning": train_finetune}
-    result = label_efficiency(methods, x_pool, y_pool, x_test, y_test, budgets=[10, 100, None])
-    print(result.table()); result.plot()
-
-A method is ``method(x_train, y_train, seed) -> predictor``, where ``predictor(x)`` returns class
-ids ``(n,)`` or scores ``(n, classes)``. It must choose anything it tunes on its own training data
-(e.g. a validation split of it); it never sees the test set.
-
-The source and target tasks (document 003, section 2.4: a source task whose knowledge serves a
-*different* target task) are two halves of CIFAR-10 with no class in common:
-
-    x_src, y_src = cifar_task("source", "train")     # airplane automobile bird cat deer -> 0..4
-    x_tgt, y_tgt = cifar_task("target", "train")     # dog frog horse ship truck         -> 0..4
-
-and :func:`cifar_backbone` is the network that chapters 07 and 08 pre-train and transfer: pixels
-``(batch, 32, 32, 3)`` (uint8 or float, 0..255) -> features ``(batch, widths[-1])``, with blocks
-named ``block1`` ... ``block4`` so that :func:`block_features` can take any block's output.
+The source and target tasks and the backbone live in :mod:`course_lib.cifar`, the freezing and
+training helpers in :mod:`course_lib.finetuning`, and the label-efficiency measurement with its
+statistics in :mod:`course_lib.experiments` (chapters 08 and 09 use them too). This module holds
+what is chapter 07's own: the source models the course pre-trains ("cifar_source",
+"mnist_source" in :data:`course_lib.pretrained.REGISTRY`), the methods compared on the
+label-efficiency curve (feature extraction, fine-tuning, from scratch), L2-SP, a
+``keras.applications`` backbone, and the measured demonstrations of fine-tuning's silent bugs.
 """
 
 from __future__ import annotations
 
 import os
-import sys
 import time
 import warnings
-from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Sequence
 from pathlib import Path
 
 import keras
 import numpy as np
 from keras import layers
 
+from course_lib.cifar import BACKBONE, block_names, cifar_backbone, cifar_task, classifier
+from course_lib.experiments import Method, Predictor, sample_per_class
+from course_lib.finetuning import (
+    accuracy,
+    compile_classifier,
+    epochs_for,
+    even_batch_size,
+    extract_features,
+    fit_classifier,
+    is_batchnorm,
+    set_trainable,
+    trainable_parameter_count,
+)
 from course_lib.nn import checks
-
-Predictor = Callable[[np.ndarray], np.ndarray]
-Method = Callable[[np.ndarray, np.ndarray, int], Predictor]
-Budget = int | None  # labelled examples per class; None: the whole pool
-
-
-def sample_per_class(y: np.ndarray, per_class: int, seed: int) -> np.ndarray:
-    """Indices of ``per_class`` examples of every class present in ``y`` (y: (n,) int labels),
-    drawn without replacement with ``np.random.default_rng(seed)``; returned in random order."""
-    y = checks.as_index_array("y", y, ndim=1)
-    per_class = checks.check_positive_int("per_class", per_class)
-    rng = np.random.default_rng(seed)
-    chosen = []
-    for label in np.unique(y):
-        where = np.flatnonzero(y == label)
-        if len(where) < per_class:
-            raise ValueError(
-                f"class {int(label)} has only {len(where)} examples, fewer than per_class={per_class}"
-            )
-        chosen.append(rng.choice(where, size=per_class, replace=False))
-    return rng.permutation(np.concatenate(chosen))
-
-
-def _budget_label(budget: Budget) -> str:
-    return "all" if budget is None else str(budget)
-
-
-@dataclass
-class LabelEfficiency:
-    """The measurements of :func:`label_efficiency`: one record per (method, budget, seed) with
-    keys method, per_class (None = all), seed, n_train, accuracy, seconds."""
-
-    records: list[dict] = field(default_factory=list)
-
-    @property
-    def methods(self) -> list[str]:
-        return list(dict.fromkeys(r["method"] for r in self.records))
-
-    @property
-    def budgets(self) -> list[Budget]:
-        found = list(dict.fromkeys(r["per_class"] for r in self.records))
-        return sorted(found, key=lambda b: np.inf if b is None else b)
-
-    def accuracies(self, method: str, per_class: Budget) -> np.ndarray:
-        """Accuracy of each seed, in seed order."""
-        rows = sorted((r for r in self.records
-                       if r["method"] == method and r["per_class"] == per_class),
-                      key=lambda r: r["seed"])
-        return np.array([r["accuracy"] for r in rows])
-
-    def mean_sd(self, method: str, per_class: Budget) -> tuple[float, float]:
-        """Mean and sample standard deviation (ddof=1; 0 for a single seed) over seeds."""
-        acc = self.accuracies(method, per_class)
-        if acc.size == 0:
-            raise ValueError(f"no results for method {method!r} at per_class={per_class!r}")
-        return float(acc.mean()), float(acc.std(ddof=1)) if acc.size > 1 else 0.0
-
-    def summary(self) -> list[dict]:
-        """One row per (method, budget): method, per_class, mean, sd, seeds, seconds (mean)."""
-        rows = []
-        for method in self.methods:
-            for budget in self.budgets:
-                mine = [r for r in self.records
-                        if r["method"] == method and r["per_class"] == budget]
-                if mine:
-                    mean, sd = self.mean_sd(method, budget)
-                    rows.append({"method": method, "per_class": budget, "mean": mean, "sd": sd,
-                                 "seeds": len(mine),
-                                 "seconds": float(np.mean([r["seconds"] for r in mine]))})
-        return rows
-
-    def table(self, digits: int = 3) -> str:
-        """A Markdown table: one row per budget, one column per method, "mean ± sd (n seeds)"."""
-        header = "| labels per class | " + " | ".join(self.methods) + " |"
-        lines = [header, "|---" * (len(self.methods) + 1) + "|"]
-        for budget in self.budgets:
-            cells = []
-            for method in self.methods:
-                acc = self.accuracies(method, budget)
-                if acc.size == 0:
-                    cells.append("—")
-                    continue
-                mean, sd = self.mean_sd(method, budget)
-                cells.append(f"{mean:.{digits}f} ± {sd:.{digits}f} ({acc.size})")
-            lines.append(f"| {_budget_label(budget)} | " + " | ".join(cells) + " |")
-        return "\n".join(lines)
-
-    def plot(self, ax=None, title: str = "label efficiency", pool_per_class: int | None = None):
-        """Accuracy against labels per class (log x axis), mean ± sd error bars; returns the axes.
-        ``pool_per_class``: where to draw the "all" budget on the x axis (default: 2x the largest)."""
-        from course_lib.plotting import plot_label_efficiency
-
-        return plot_label_efficiency(self, ax, title=title, pool_per_class=pool_per_class)
-
-    def select(self, methods: Sequence[str] | None = None,
-               budgets: Sequence[Budget] | None = None) -> LabelEfficiency:
-        """The records of some methods and budgets (all when None), in their order."""
-        return LabelEfficiency([r for r in self.records
-                                if (methods is None or r["method"] in methods)
-                                and (budgets is None or r["per_class"] in budgets)])
-
-    def paired_difference(self, method: str, baseline: str, per_class: Budget) -> tuple[float, float]:
-        """Mean and sd (ddof=1; 0 for one seed), over the seeds both ran, of the accuracy of
-        ``method`` minus that of ``baseline`` on the same subsets, in percentage points."""
-        mine = {r["seed"]: r["accuracy"] for r in self.records
-                if r["method"] == method and r["per_class"] == per_class}
-        theirs = {r["seed"]: r["accuracy"] for r in self.records
-                  if r["method"] == baseline and r["per_class"] == per_class}
-        seeds = sorted(set(mine) & set(theirs))
-        if not seeds:
-            raise ValueError(f"no common seeds for {method!r} and {baseline!r} at "
-                             f"per_class={per_class!r}")
-        gaps = 100.0 * np.array([mine[s] - theirs[s] for s in seeds])
-        return float(gaps.mean()), float(gaps.std(ddof=1)) if len(gaps) > 1 else 0.0
-
-    def gains_table(self, baseline: str, digits: int = 1) -> str:
-        """A Markdown table of every other method's paired gain over ``baseline`` (points)."""
-        others = [m for m in self.methods if m != baseline]
-        lines = ["| labels per class | " + " | ".join(f"{m} − {baseline}" for m in others) + " |",
-                 "|---" * (len(others) + 1) + "|"]
-        for budget in self.budgets:
-            cells = []
-            for method in others:
-                try:
-                    mean, sd = self.paired_difference(method, baseline, budget)
-                    cells.append(f"{mean:+.{digits}f} ± {sd:.{digits}f}")
-                except ValueError:
-                    cells.append("—")
-            lines.append(f"| {_budget_label(budget)} | " + " | ".join(cells) + " |")
-        return "\n".join(lines)
-
-    def __add__(self, other: LabelEfficiency) -> LabelEfficiency:
-        return LabelEfficiency(self.records + other.records)
-
-
-def describe_gain(result: LabelEfficiency, method: str, baseline: str) -> str:
-    """One sentence, computed from ``result``: at which budget ``method`` gains most over
-    ``baseline`` (paired, mean ± sd in points), and from which budget on the gain is no longer
-    clear (mean minus one sd at or below zero), if it ever stops being clear."""
-    gains = []
-    for budget in result.budgets:
-        try:
-            gains.append((budget, *result.paired_difference(method, baseline, budget)))
-        except ValueError:
-            continue
-    if not gains:
-        raise ValueError(f"no budget where both {method!r} and {baseline!r} ran")
-    best, mean, sd = max(gains, key=lambda g: g[1])
-    text = (f"{method} vs {baseline}: the largest gain is {mean:+.1f} ± {sd:.1f} points, at "
-            f"{_budget_label(best)} labels per class")
-    unclear = [b for b, m, d in gains if m - d <= 0]
-    if unclear:
-        return text + (f"; the gain is not clear (mean - sd <= 0) at "
-                       f"{', '.join(_budget_label(b) for b in unclear)} labels per class.")
-    return text + "; it stays clear (mean - sd > 0) at every budget measured."
-
-
-def _predicted_labels(predictions: np.ndarray, n: int) -> np.ndarray:
-    predictions = np.asarray(predictions)
-    if predictions.ndim == 2:
-        predictions = predictions.argmax(axis=1)
-    if predictions.shape != (n,):
-        raise ValueError(
-            f"a predictor must return class ids (n,) or scores (n, classes) for n={n} inputs, "
-            f"got shape {predictions.shape}"
-        )
-    return predictions
-
-
-def label_efficiency(
-    methods: Mapping[str, Method],
-    x_pool: np.ndarray,
-    y_pool: np.ndarray,
-    x_test: np.ndarray,
-    y_test: np.ndarray,
-    budgets: Sequence[Budget],
-    seeds: Sequence[int] | Mapping[Budget, Sequence[int]] = (0, 1, 2),
-    progress: bool = True,
-) -> LabelEfficiency:
-    """Train every method on ``per_class`` labelled examples per class drawn from the pool, for
-    every budget and seed, and measure its accuracy on the test set.
-
-    x_pool: (n, ...) inputs with y_pool: (n,) labels (the labelled data one may draw from);
-    x_test: (m, ...) with y_test: (m,) (used only to score the returned predictors).
-    budgets: labels per class, ``None`` for the whole pool. seeds: the same seeds for every
-    budget, or a mapping budget -> seeds (e.g. fewer seeds for the expensive "all").
-    Budget ``b`` and seed ``s`` give every method the same subset (``sample_per_class``);
-    the seed is also passed to the method for its own initialisation and shuffling.
-    """
-    if not methods:
-        raise ValueError("`methods` must name at least one method")
-    y_pool = checks.as_index_array("y_pool", y_pool, ndim=1)
-    y_test = checks.as_index_array("y_test", y_test, ndim=1)
-    checks.check_same_length("x_pool", np.asarray(x_pool), "y_pool", y_pool)
-    checks.check_same_length("x_test", np.asarray(x_test), "y_test", y_test)
-    if not budgets:
-        raise ValueError("`budgets` must hold at least one budget (labels per class, or None)")
-    plan = []
-    for budget in budgets:
-        budget_seeds = seeds.get(budget, ()) if isinstance(seeds, Mapping) else seeds
-        if not budget_seeds:
-            raise ValueError(f"no seeds given for budget {_budget_label(budget)}")
-        for seed in budget_seeds:
-            subset = (np.arange(len(y_pool)) if budget is None
-                      else sample_per_class(y_pool, budget, seed))
-            plan.append((budget, int(seed), subset))
-
-    from tqdm import tqdm
-
-    bar = tqdm(total=len(plan) * len(methods), desc="label efficiency", file=sys.stdout,
-               disable=not progress)
-    result = LabelEfficiency()
-    try:
-        for budget, seed, subset in plan:
-            x_train, y_train = x_pool[subset], y_pool[subset]
-            for name, method in methods.items():
-                bar.set_postfix_str(f"{name}, {_budget_label(budget)}/class, seed {seed}")
-                start = time.perf_counter()
-                predictor = method(x_train, y_train, seed)
-                seconds = time.perf_counter() - start
-                predicted = _predicted_labels(predictor(x_test), len(y_test))
-                result.records.append({
-                    "method": name, "per_class": budget, "seed": seed, "n_train": len(subset),
-                    "accuracy": float(np.mean(predicted == y_test)), "seconds": seconds,
-                })
-                bar.update()
-    finally:
-        bar.close()
-    return result
-
-
-# --------------------------------------------------------------------------------------------
-# The source and target tasks: two disjoint halves of CIFAR-10.
-# --------------------------------------------------------------------------------------------
-
-# Labels of CIFAR-10: 0 airplane, 1 automobile, 2 bird, 3 cat, 4 deer, 5 dog, 6 frog, 7 horse,
-# 8 ship, 9 truck. Each target class has a visual cousin among the source classes (dog ~ cat,
-# horse ~ deer, frog ~ bird, ship ~ airplane, truck ~ automobile), yet no target class is ever
-# seen with a label during pre-training: a real transfer, not the same task twice.
-TASK_CLASSES: dict[str, tuple[int, ...]] = {"source": (0, 1, 2, 3, 4), "target": (5, 6, 7, 8, 9)}
-_CIFAR10_NAMES = ("airplane", "automobile", "bird", "cat", "deer",
-                  "dog", "frog", "horse", "ship", "truck")
-
-
-def task_class_names(task: str) -> list[str]:
-    """The CIFAR-10 class names of ``task`` ("source" or "target"), indexed by the task's label."""
-    checks.check_choice("task", task, list(TASK_CLASSES))
-    return [_CIFAR10_NAMES[c] for c in TASK_CLASSES[task]]
-
-
-def select_classes(x: np.ndarray, y: np.ndarray,
-                   classes: Sequence[int]) -> tuple[np.ndarray, np.ndarray]:
-    """The rows of ``(x, y)`` whose label is in ``classes``, relabelled ``0..len(classes)-1`` in
-    the order of ``classes``; the order of the rows is kept. x: (n, ...), y: (n,) int labels."""
-    y = checks.as_index_array("y", y, ndim=1)
-    checks.check_same_length("x", np.asarray(x), "y", y)
-    classes = [int(c) for c in classes]
-    if not classes or len(set(classes)) != len(classes):
-        raise ValueError(f"`classes` must be distinct labels, got {classes}")
-    relabel = np.full(max(int(y.max(initial=0)), max(classes)) + 1, -1, dtype=np.int64)
-    relabel[classes] = np.arange(len(classes))
-    keep = relabel[y] >= 0
-    return np.asarray(x)[keep], relabel[y[keep]]
-
-
-def cifar_task(task: str, split: str = "train", *,
-               sample: bool | None = None) -> tuple[np.ndarray, np.ndarray]:
-    """``(x, y)`` of the source or target task: CIFAR-10 images uint8 ``(n, 32, 32, 3)`` of the
-    task's five classes (:data:`TASK_CLASSES`) and labels int64 ``(n,)`` in 0..4.
-
-    ``split``: "train" or "test"; ``sample``: as in ``course_lib.data.load`` (None: the shipped
-    sample in fast mode, 200 train / 50 test images per class; else the full data, 5000 / 1000).
-    """
-    from course_lib import data
-
-    checks.check_choice("task", task, list(TASK_CLASSES))
-    x, y = data.load("cifar10", split, sample=sample)
-    return select_classes(x, y, TASK_CLASSES[task])
-
-
-# --------------------------------------------------------------------------------------------
-# The backbone: a small, BatchNorm-aware CNN that is cheap on a CPU.
-# --------------------------------------------------------------------------------------------
-
-# Channel statistics of the CIFAR-10 training set, 0..1 scale (as in course_lib.training.models).
-CIFAR10_MEAN = (0.4914, 0.4822, 0.4465)
-CIFAR10_STD = (0.2470, 0.2435, 0.2616)
-BLOCKS = ("block1", "block2", "block3", "block4")
-
-
-def cifar_backbone(widths: Sequence[int] = (16, 32, 64, 128), convs_per_block: int = 1,
-                   bn_momentum: float = 0.9, name: str = "cifar_backbone") -> keras.Model:
-    """A functional CNN from pixels to a feature vector, for pre-training and transfer.
-
-    Input ``(batch, 32, 32, 3)``, uint8 or float pixels 0..255 (rescaled and normalised inside,
-    so every user feeds raw images); output ``(batch, widths[-1])`` float32 features.
-
-    Block ``i`` (1-based) is ``convs_per_block`` x [3x3 conv (no bias) -> batch norm -> ReLU],
-    then 2x2 max-pooling; its layers are named ``block{i}_conv{j}``, ``block{i}_bn{j}``,
-    ``block{i}_relu{j}`` and the block's output (the pooling layer) is named ``block{i}``, so
-    ``model.get_layer("block2").output`` is block 2's feature map (see :func:`block_features`).
-    After the last block: global average pooling, named ``features``. With the default four
-    blocks the maps are 16x16, 8x8, 4x4 and 2x2, and the network has 98k parameters (about
-    4M multiply-adds per image: cheap enough to pre-train on 2 CPU cores in minutes). The
-    default is the network of the course's source models (:data:`BACKBONE`).
-
-    For fine-tuning, call it with ``training=False`` (:func:`classifier` does) so that its
-    batch-norm layers keep their pre-trained statistics while their weights train.
-    """
-    widths = [checks.check_positive_int("widths", int(w)) for w in widths]
-    if not 1 <= len(widths) <= 5:
-        raise ValueError(f"`widths` must give 1 to 5 blocks for 32x32 images, got {widths}")
-    convs_per_block = checks.check_positive_int("convs_per_block", convs_per_block)
-    inputs = keras.Input((32, 32, 3), name="pixels")
-    x = layers.Rescaling(1.0 / 255, name="rescale")(inputs)
-    x = layers.Normalization(mean=CIFAR10_MEAN, variance=[s * s for s in CIFAR10_STD],
-                             name="normalize")(x)
-    for i, filters in enumerate(widths, start=1):
-        for j in range(1, convs_per_block + 1):
-            x = layers.Conv2D(filters, 3, padding="same", use_bias=False,
-                              name=f"block{i}_conv{j}")(x)
-            x = layers.BatchNormalization(momentum=bn_momentum, name=f"block{i}_bn{j}")(x)
-            x = layers.ReLU(name=f"block{i}_relu{j}")(x)
-        x = layers.MaxPooling2D(name=f"block{i}")(x)
-    outputs = layers.GlobalAveragePooling2D(name="features")(x)
-    return keras.Model(inputs, outputs, name=name)
-
-
-def block_names(backbone: keras.Model) -> list[str]:
-    """The names of the blocks of a :func:`cifar_backbone`, bottom to top ("block1", ...)."""
-    return [layer.name for layer in backbone.layers
-            if layer.name.startswith("block") and layer.name[5:].isdigit()]
-
-
-def block_features(backbone: keras.Model, block: str) -> keras.Model:
-    """A model sharing ``backbone``'s layers (and weights) from its input to the output of
-    ``block`` (e.g. "block2"), global-average-pooled: pixels (batch, 32, 32, 3) -> (batch,
-    channels of that block). For probing what each block has learned."""
-    names = block_names(backbone)
-    if block not in names:
-        raise ValueError(f"`block` must be one of {names}, got {block!r}")
-    pooled = layers.GlobalAveragePooling2D(name=f"{block}_pooled")(backbone.get_layer(block).output)
-    return keras.Model(backbone.input, pooled, name=f"{backbone.name}_{block}")
-
-
-def classifier(backbone: keras.Model, num_classes: int, *, augment: layers.Layer | None = None,
-               dropout: float = 0.0, name: str = "classifier") -> keras.Model:
-    """``backbone`` with a new dense head: pixels (batch, 32, 32, 3) -> logits (batch, classes).
-
-    ``augment`` (e.g. ``RandomCropFlip``) runs before the backbone, in training only. The head
-    is a Dense layer named ``head`` (with ``dropout`` before it). Freeze or unfreeze parts of
-    the backbone with :func:`set_trainable`, which keeps batch norm in inference mode.
-    """
-    num_classes = checks.check_positive_int("num_classes", num_classes)
-    inputs = keras.Input(backbone.input_shape[1:], name="images")
-    x = augment(inputs) if augment is not None else inputs
-    x = backbone(x)
-    if dropout:
-        x = layers.Dropout(dropout, name="dropout")(x)
-    outputs = layers.Dense(num_classes, name="head", dtype="float32")(x)
-    return keras.Model(inputs, outputs, name=name)
-
-
-# --------------------------------------------------------------------------------------------
-# Freezing and unfreezing.
-# --------------------------------------------------------------------------------------------
-
-
-def trainable_parameter_count(model: keras.layers.Layer) -> int:
-    """The number of scalars in ``model.trainable_weights`` (what the optimizer will update)."""
-    return int(sum(int(np.prod(w.shape)) for w in model.trainable_weights))
-
-
-def _is_batchnorm(layer) -> bool:
-    return isinstance(layer, layers.BatchNormalization)
-
-
-def set_trainable(model: keras.Model, which: bool | int | Sequence[str] = True, *,
-                  batchnorm: bool = False) -> int:
-    """Freeze or unfreeze the layers of ``model`` (e.g. a :func:`cifar_backbone`); returns the
-    number of trainable parameters of ``model`` afterwards.
-
-    ``which``: True (every layer), False (none), an int n (the top n layers that have weights),
-    or names (a layer is chosen when its name equals one of them or starts with it followed
-    by "_": ``["block3", "block4"]`` chooses ``block3_conv1``, ``block4_bn1``, ...).
-
-    Batch-norm layers stay frozen unless ``batchnorm=True``. In Keras 3 a frozen batch-norm
-    layer runs in inference mode (stored statistics) even inside ``fit``; a trainable one
-    normalises with the statistics of each batch and moves its stored ones, which is what
-    fine-tuning on a few target images must avoid (``base(x, training=False)`` does not
-    prevent it in a functional model: ``fit`` passes ``training=True`` down to nested layers).
-
-    After changing what is trainable, compile the model again before training it.
-    """
-    with_weights = [layer for layer in model.layers if layer.weights]
-    if isinstance(which, bool):
-        chosen = set(map(id, with_weights)) if which else set()
-    elif isinstance(which, int | np.integer):
-        if not 0 <= which <= len(with_weights):
-            raise ValueError(f"`which` = {which} layers, but {model.name!r} has "
-                             f"{len(with_weights)} layers with weights")
-        chosen = set(map(id, with_weights[len(with_weights) - int(which):]))
-    elif isinstance(which, str):
-        raise ValueError(f"`which` must be a list of names, got the string {which!r} "
-                         f"(write [{which!r}])")
-    else:
-        names = list(which)
-        def named(layer, name):
-            return layer.name == name or layer.name.startswith(name + "_")
-
-        unknown = [n for n in names if not any(named(layer, n) for layer in with_weights)]
-        if unknown:
-            raise ValueError(f"no layer with weights in {model.name!r} is named {unknown} (or "
-                             f"starts with it); layers: {[la.name for la in with_weights]}")
-        chosen = {id(layer) for layer in with_weights if any(named(layer, n) for n in names)}
-    model.trainable = True
-    for layer in with_weights:
-        layer.trainable = id(layer) in chosen and (batchnorm or not _is_batchnorm(layer))
-    return trainable_parameter_count(model)
-
-
-def weights_fingerprint(model: keras.layers.Layer) -> str:
-    """sha256 (first 16 hex digits) of every weight of ``model``, trainable or not, in order:
-    equal fingerprints before and after training prove that nothing changed."""
-    import hashlib
-
-    digest = hashlib.sha256()
-    for weight in model.weights:
-        digest.update(np.ascontiguousarray(keras.ops.convert_to_numpy(weight)).tobytes())
-    return digest.hexdigest()[:16]
-
 
 # --------------------------------------------------------------------------------------------
 # L2-SP (Li, Grandvalet and Davoine, 2018): regularise toward the source weights.
@@ -574,57 +138,8 @@ def remove_regularizers(model: keras.layers.Layer) -> None:
 
 
 # --------------------------------------------------------------------------------------------
-# Training helpers.
-# --------------------------------------------------------------------------------------------
-
-
-def compile_classifier(model: keras.Model, learning_rate: float, *, total_steps: int | None = None,
-                       optimizer: str = "adam", momentum: float = 0.9) -> keras.Model:
-    """Compile ``model`` (logits out, integer labels) with Adam or SGD+momentum, the learning
-    rate cosine-decayed to 0 over ``total_steps`` (constant when None); returns ``model``."""
-    checks.check_choice("optimizer", optimizer, ["adam", "sgd"])
-    rate = (keras.optimizers.schedules.CosineDecay(learning_rate, decay_steps=total_steps)
-            if total_steps else learning_rate)
-    opt = (keras.optimizers.Adam(rate) if optimizer == "adam"
-           else keras.optimizers.SGD(rate, momentum=momentum))
-    model.compile(optimizer=opt, metrics=["accuracy"],
-                  loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True))
-    return model
-
-
-def fit_classifier(model: keras.Model, x: np.ndarray, y: np.ndarray, *, epochs: int,
-                   batch_size: int, learning_rate: float, optimizer: str = "adam",
-                   seed: int = 0, monitor: bool = False, validation_data=None):
-    """Compile and train ``model`` on images x: (n, 32, 32, 3) uint8 and labels y: (n,).
-
-    Cosine-decayed learning rate over the whole run; ``monitor`` prints one line per epoch
-    (examples/s, ETA; ``course_lib.training.TrainingMonitor``). Returns the Keras history.
-    """
-    from course_lib.training import TrainingMonitor
-
-    y = checks.as_index_array("y", y, ndim=1)
-    checks.check_same_length("x", np.asarray(x), "y", y)
-    steps = epochs * int(np.ceil(len(y) / batch_size))
-    compile_classifier(model, learning_rate, total_steps=steps, optimizer=optimizer)
-    keras.utils.set_random_seed(seed)
-    callbacks = [TrainingMonitor(batch_size, monitor="val_accuracy" if validation_data else
-                                 "accuracy", examples_per_epoch=len(y))] if monitor else []
-    return model.fit(x, y, epochs=epochs, batch_size=batch_size, verbose=0, shuffle=True,
-                     validation_data=validation_data, callbacks=callbacks)
-
-
-def accuracy(model: keras.Model, x: np.ndarray, y: np.ndarray, batch_size: int = 500) -> float:
-    """Top-1 accuracy of ``model`` (logits out) on x: (n, ...) with labels y: (n,)."""
-    predicted = np.argmax(model.predict(x, batch_size=batch_size, verbose=0), axis=1)
-    return float(np.mean(predicted == np.asarray(y)))
-
-
-# --------------------------------------------------------------------------------------------
 # The source models the course pre-trains (registered in course_lib.pretrained.REGISTRY).
 # --------------------------------------------------------------------------------------------
-
-# The network of the course's source models (chapter 08 pre-trains the same one).
-BACKBONE = {"widths": [16, 32, 64, 128], "convs_per_block": 1}
 
 
 def _source_recipe(task: str, fast: bool) -> dict:
@@ -699,7 +214,7 @@ def cifar_source_spec():
     return PretrainSpec("cifar_source",
                         "cifar_backbone trained on CIFAR-10 airplane/automobile/bird/cat/deer",
                         lambda fast: _source_recipe("cifar_source", fast), build_source,
-                        _train_source("cifar_source"))
+                        _train_source("cifar_source"), data=("cifar10",))
 
 
 def mnist_source_spec():
@@ -709,7 +224,7 @@ def mnist_source_spec():
 
     return PretrainSpec("mnist_source", "cifar_backbone trained on MNIST digits (unrelated source)",
                         lambda fast: _source_recipe("mnist_source", fast), build_source,
-                        _train_source("mnist_source"))
+                        _train_source("mnist_source"), data=("mnist",))
 
 
 def source_backbone(source_model: keras.Model) -> keras.Model:
@@ -831,31 +346,6 @@ def applications_backbone(name: str = "MobileNetV3Small", weights: str | Path | 
 # --------------------------------------------------------------------------------------------
 # The methods compared by the label-efficiency curve.
 # --------------------------------------------------------------------------------------------
-
-
-def epochs_for(n_train: int, batch_size: int, min_steps: int, min_epochs: int,
-               max_epochs: int) -> int:
-    """Epochs so that a run takes at least ``min_steps`` optimizer steps (small budgets would
-    otherwise stop after a handful), between ``min_epochs`` and ``max_epochs``."""
-    steps_per_epoch = int(np.ceil(n_train / batch_size))
-    return int(np.clip(np.ceil(min_steps / steps_per_epoch), min_epochs, max_epochs))
-
-
-def even_batch_size(n: int, preferred: int) -> int:
-    """The largest batch size <= ``preferred`` that divides ``n`` (and is at least
-    ``preferred // 2``), else ``preferred``: with equal batches TensorFlow traces the training
-    step once instead of twice (once more for a last, smaller batch)."""
-    if n <= preferred:
-        return n
-    for size in range(preferred, max(1, preferred // 2) - 1, -1):
-        if n % size == 0:
-            return size
-    return preferred
-
-
-def extract_features(backbone: keras.Model, x: np.ndarray, batch_size: int = 500) -> np.ndarray:
-    """Features of a (frozen) backbone in inference mode: x (n, 32, 32, 3) -> (n, width)."""
-    return np.asarray(backbone.predict(x, batch_size=batch_size, verbose=0), dtype=np.float32)
 
 
 def train_head(features: np.ndarray, y: np.ndarray, num_classes: int, *,
@@ -1031,7 +521,7 @@ def trainable_without_recompile(source_model: keras.Model, x: np.ndarray, y: np.
 
 def batchnorm_statistics(backbone: keras.Model) -> list[np.ndarray]:
     """The moving means and variances of every batch-norm layer of ``backbone``."""
-    return [keras.ops.convert_to_numpy(w) for layer in backbone.layers if _is_batchnorm(layer)
+    return [keras.ops.convert_to_numpy(w) for layer in backbone.layers if is_batchnorm(layer)
             for w in (layer.moving_mean, layer.moving_variance)]
 
 

@@ -1,7 +1,7 @@
 """Exercise 07 (chapter 07): transfer learning: freezing and unfreezing, the L2-SP penalty and
 its gradient, and a linear head trained on frozen features.
 
-Part 1 works on any Keras model (try yours on ``course_lib.transfer.cifar_backbone()``) and on
+Part 1 works on any Keras model (try yours on ``course_lib.cifar.cifar_backbone()``) and on
 the grader's stand-ins, which have the same attributes: ``model.trainable``, ``model.layers``,
 and for each layer ``name``, ``trainable``, ``weights`` and ``trainable_weights`` (arrays or
 variables with a ``shape``). A frozen layer's ``trainable_weights`` is empty. Parts 2 and 3 are

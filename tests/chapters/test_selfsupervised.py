@@ -10,7 +10,7 @@ import keras
 import numpy as np
 import pytest
 
-from course_lib import pretrained, selfsupervised, transfer
+from course_lib import cifar, finetuning, pretrained, selfsupervised
 from course_lib.nn import gradcheck
 
 
@@ -281,7 +281,7 @@ def test_both_pretext_models_are_registered():
     for name in ("cifar_rotation", "cifar_denoising"):
         assert pretrained.spec(name).name == name
     recipe = selfsupervised.rotation_recipe(False)
-    assert recipe["backbone"] == transfer.BACKBONE               # the network of chapter 07
+    assert recipe["backbone"] == cifar.BACKBONE               # the network of chapter 07
     assert "labels discarded" in recipe["task"] and "test images unused" in recipe["task"]
 
 
@@ -347,7 +347,7 @@ def test_pixel_mse_matches_numpy():
 
 def _tiny_backbone():
     keras.utils.set_random_seed(0)
-    return transfer.cifar_backbone(widths=(4, 4, 8, 8))
+    return cifar.cifar_backbone(widths=(4, 4, 8, 8))
 
 
 def test_block_features_shapes_and_bad_block():
@@ -376,13 +376,13 @@ def test_scratch_and_finetune_methods_train_copies_and_leave_the_pretrained_back
     x = _images(12, 32)
     y = np.repeat(np.arange(3), 4)
     pretrained_backbone = _tiny_backbone()
-    before = transfer.weights_fingerprint(pretrained_backbone)
+    before = finetuning.weights_fingerprint(pretrained_backbone)
     config = {"widths": [4, 4, 8, 8], "convs_per_block": 1}
     recipe = selfsupervised.FewLabelRecipe(steps=2, batch_size=4)
     for method in (selfsupervised.scratch_method(config, recipe),
                    selfsupervised.finetune_method(pretrained_backbone, config, recipe)):
         assert method(x, y, 0)(x[:5]).shape == (5, 3)
-    assert transfer.weights_fingerprint(pretrained_backbone) == before
+    assert finetuning.weights_fingerprint(pretrained_backbone) == before
 
 
 def test_pretext_accuracy_by_class_and_chapter_recipe(tiny_pretraining):

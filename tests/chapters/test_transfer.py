@@ -4,47 +4,47 @@ keras.applications path and the pre-trained source model (label efficiency has i
 import numpy as np
 import pytest
 
-from course_lib import transfer
+from course_lib import cifar, finetuning, transfer
 
 
 def test_tasks_are_disjoint_halves_of_cifar10_relabelled():
-    assert set(transfer.TASK_CLASSES["source"]).isdisjoint(transfer.TASK_CLASSES["target"])
-    assert transfer.task_class_names("target") == ["dog", "frog", "horse", "ship", "truck"]
-    x, y = transfer.cifar_task("target", "train", sample=True)
+    assert set(cifar.TASK_CLASSES["source"]).isdisjoint(cifar.TASK_CLASSES["target"])
+    assert cifar.task_class_names("target") == ["dog", "frog", "horse", "ship", "truck"]
+    x, y = cifar.cifar_task("target", "train", sample=True)
     assert x.shape == (1000, 32, 32, 3) and x.dtype == np.uint8
     assert np.bincount(y).tolist() == [200] * 5
-    xs, ys = transfer.cifar_task("source", "test", sample=True)
+    xs, ys = cifar.cifar_task("source", "test", sample=True)
     assert xs.shape == (250, 32, 32, 3) and set(ys.tolist()) == {0, 1, 2, 3, 4}
 
 
 def test_select_classes_keeps_order_and_relabels():
     x = np.arange(6)[:, None]
     y = np.array([9, 2, 5, 2, 0, 9])
-    xs, ys = transfer.select_classes(x, y, [9, 2])
+    xs, ys = cifar.select_classes(x, y, [9, 2])
     assert xs[:, 0].tolist() == [0, 1, 3, 5] and ys.tolist() == [0, 1, 1, 0]
     with pytest.raises(ValueError, match="distinct labels"):
-        transfer.select_classes(x, y, [2, 2])
+        cifar.select_classes(x, y, [2, 2])
     with pytest.raises(ValueError, match="same number of samples"):
-        transfer.select_classes(x[:3], y, [2])
+        cifar.select_classes(x[:3], y, [2])
     with pytest.raises(ValueError, match="`task` must be one of"):
-        transfer.cifar_task("both")
+        cifar.cifar_task("both")
 
 
 def test_backbone_blocks_named_and_shapes():
-    backbone = transfer.cifar_backbone(widths=(8, 16, 16, 32))
-    assert transfer.block_names(backbone) == ["block1", "block2", "block3", "block4"]
+    backbone = cifar.cifar_backbone(widths=(8, 16, 16, 32))
+    assert cifar.block_names(backbone) == ["block1", "block2", "block3", "block4"]
     images = np.random.default_rng(0).integers(0, 256, (3, 32, 32, 3), dtype=np.uint8)
     assert tuple(backbone(images).shape) == (3, 32)
-    shapes = [tuple(transfer.block_features(backbone, b)(images).shape)
-              for b in transfer.BLOCKS]
+    shapes = [tuple(cifar.block_features(backbone, b)(images).shape)
+              for b in cifar.BLOCKS]
     assert shapes == [(3, 8), (3, 16), (3, 16), (3, 32)]
     assert backbone.get_layer("block2").output.shape[1:] == (8, 8, 16)
     # uint8 and float pixels give the same features (rescaling happens inside)
     np.testing.assert_allclose(backbone(images), backbone(images.astype("float32")), rtol=1e-5)
     with pytest.raises(ValueError, match="`block` must be one of"):
-        transfer.block_features(backbone, "block9")
+        cifar.block_features(backbone, "block9")
     with pytest.raises(ValueError, match="1 to 5 blocks"):
-        transfer.cifar_backbone(widths=(8,) * 6)
+        cifar.cifar_backbone(widths=(8,) * 6)
 
 
 def _images(n=4, seed=0):
@@ -52,46 +52,46 @@ def _images(n=4, seed=0):
 
 
 def test_set_trainable_by_names_depth_and_batchnorm():
-    backbone = transfer.cifar_backbone(widths=(8, 8, 16, 16))
-    model = transfer.classifier(backbone, 5)
+    backbone = cifar.cifar_backbone(widths=(8, 8, 16, 16))
+    model = cifar.classifier(backbone, 5)
     conv4 = 3 * 3 * 16 * 16
     bn4 = 2 * 16
     head = 16 * 5 + 5
-    assert transfer.set_trainable(backbone, ["block4"]) == conv4
+    assert finetuning.set_trainable(backbone, ["block4"]) == conv4
     assert backbone.get_layer("block4_bn1").trainable is False
-    assert transfer.trainable_parameter_count(model) == conv4 + head
-    assert transfer.set_trainable(backbone, ["block4"], batchnorm=True) == conv4 + bn4
-    assert transfer.set_trainable(backbone, 2) == conv4       # top 2 layers with weights: conv, bn
-    assert transfer.set_trainable(backbone, False) == 0
-    assert transfer.trainable_parameter_count(model) == head
-    everything = transfer.set_trainable(backbone, True, batchnorm=True)
-    assert everything == transfer.trainable_parameter_count(backbone) > conv4
+    assert finetuning.trainable_parameter_count(model) == conv4 + head
+    assert finetuning.set_trainable(backbone, ["block4"], batchnorm=True) == conv4 + bn4
+    assert finetuning.set_trainable(backbone, 2) == conv4       # top 2 layers with weights: conv, bn
+    assert finetuning.set_trainable(backbone, False) == 0
+    assert finetuning.trainable_parameter_count(model) == head
+    everything = finetuning.set_trainable(backbone, True, batchnorm=True)
+    assert everything == finetuning.trainable_parameter_count(backbone) > conv4
     with pytest.raises(ValueError, match="no layer with weights .* is named \\['block7'\\]"):
-        transfer.set_trainable(backbone, ["block7"])
+        finetuning.set_trainable(backbone, ["block7"])
     with pytest.raises(ValueError, match="a list of names"):
-        transfer.set_trainable(backbone, "block4")
+        finetuning.set_trainable(backbone, "block4")
     with pytest.raises(ValueError, match="has 8 layers with weights"):
-        transfer.set_trainable(backbone, 9)
+        finetuning.set_trainable(backbone, 9)
 
 
 def test_frozen_batchnorm_runs_in_inference_mode_in_training():
-    backbone = transfer.cifar_backbone(widths=(8, 8, 8, 8))
-    model = transfer.classifier(backbone, 5)
+    backbone = cifar.cifar_backbone(widths=(8, 8, 8, 8))
+    model = cifar.classifier(backbone, 5)
     images = _images()
-    transfer.set_trainable(backbone, True)                    # convs trainable, batch norm frozen
+    finetuning.set_trainable(backbone, True)                    # convs trainable, batch norm frozen
     np.testing.assert_allclose(model(images, training=True), model(images, training=False),
                                rtol=1e-5, atol=1e-6)
-    transfer.set_trainable(backbone, True, batchnorm=True)    # the bug: batch statistics
+    finetuning.set_trainable(backbone, True, batchnorm=True)    # the bug: batch statistics
     assert not np.allclose(model(images, training=True), model(images, training=False), atol=1e-3)
 
 
 def test_weights_fingerprint_changes_only_when_weights_change():
-    backbone = transfer.cifar_backbone(widths=(8, 8, 8, 8))
-    before = transfer.weights_fingerprint(backbone)
-    assert before == transfer.weights_fingerprint(backbone) and len(before) == 16
+    backbone = cifar.cifar_backbone(widths=(8, 8, 8, 8))
+    before = finetuning.weights_fingerprint(backbone)
+    assert before == finetuning.weights_fingerprint(backbone) and len(before) == 16
     kernel = backbone.get_layer("block1_conv1").kernel
     kernel.assign(kernel + 1e-3)
-    assert transfer.weights_fingerprint(backbone) != before
+    assert finetuning.weights_fingerprint(backbone) != before
 
 
 # ---------------------------------------------------------------- L2-SP
@@ -136,9 +136,9 @@ def _tiny_classifier(seed=0):
     import keras
 
     keras.utils.set_random_seed(seed)
-    backbone = transfer.cifar_backbone(widths=(4, 4, 4, 4))
-    model = transfer.classifier(backbone, 3)
-    transfer.set_trainable(backbone, True, batchnorm=True)
+    backbone = cifar.cifar_backbone(widths=(4, 4, 4, 4))
+    model = cifar.classifier(backbone, 3)
+    finetuning.set_trainable(backbone, True, batchnorm=True)
     return backbone, model
 
 
@@ -164,7 +164,7 @@ def test_l2sp_regularizer_adds_the_numpy_penalty_to_the_loss():
     expected = transfer.l2sp_penalty(current, source, 0.2, head, 0.05)
     total = float(sum(keras.ops.convert_to_numpy(loss) for loss in model.losses))
     assert total == pytest.approx(expected, rel=1e-5)
-    transfer.set_trainable(backbone, False)                    # frozen variables add nothing
+    finetuning.set_trainable(backbone, False)                    # frozen variables add nothing
     head_only = float(sum(keras.ops.convert_to_numpy(loss) for loss in model.losses))
     assert head_only == pytest.approx(transfer.l2sp_penalty([], [], 0.2, head, 0.05), rel=1e-5)
     transfer.remove_regularizers(model)
@@ -176,13 +176,13 @@ def test_l2sp_regularizer_adds_the_numpy_penalty_to_the_loss():
 # code runs on the current backend and, in a subprocess, on JAX.
 L2SP_STEP = """
 import numpy as np, keras
-from course_lib import transfer
+from course_lib import cifar, finetuning, transfer
 
 def models():
     keras.utils.set_random_seed(0)
-    backbone = transfer.cifar_backbone(widths=(4, 4, 4, 4))
-    model = transfer.classifier(backbone, 3)
-    transfer.set_trainable(backbone, True, batchnorm=True)
+    backbone = cifar.cifar_backbone(widths=(4, 4, 4, 4))
+    model = cifar.classifier(backbone, 3)
+    finetuning.set_trainable(backbone, True, batchnorm=True)
     return backbone, model
 
 rng = np.random.default_rng(0)
@@ -251,9 +251,9 @@ def test_train_head_learns_and_folds_the_standardisation():
 
 
 def test_epochs_for_gives_small_budgets_enough_steps():
-    assert transfer.epochs_for(50, 32, min_steps=100, min_epochs=2, max_epochs=40) == 40
-    assert transfer.epochs_for(500, 32, min_steps=100, min_epochs=2, max_epochs=40) == 7
-    assert transfer.epochs_for(20000, 32, min_steps=100, min_epochs=2, max_epochs=40) == 2
+    assert finetuning.epochs_for(50, 32, min_steps=100, min_epochs=2, max_epochs=40) == 40
+    assert finetuning.epochs_for(500, 32, min_steps=100, min_epochs=2, max_epochs=40) == 7
+    assert finetuning.epochs_for(20000, 32, min_steps=100, min_epochs=2, max_epochs=40) == 2
 
 
 # ---------------------------------------------------------------- keras.applications
@@ -304,7 +304,7 @@ def test_source_models_are_registered_and_pretrain_into_the_cache(tmp_path, monk
     monkeypatch.setenv("COURSE_CACHE", str(tmp_path / "cache"))
     assert pretrained.REGISTRY["cifar_source"] == "course_lib.transfer:cifar_source_spec"
     spec = pretrained.spec("mnist_source")
-    assert spec.recipe(False)["backbone"] == transfer.BACKBONE
+    assert spec.recipe(False)["backbone"] == cifar.BACKBONE
     real = transfer._source_recipe
 
     def tiny(task, fast):
@@ -382,10 +382,10 @@ def test_validation_split_is_disjoint_balanced_and_seeded():
 
 
 def test_even_batch_size_divides_when_it_can():
-    assert transfer.even_batch_size(50, 32) == 25
-    assert transfer.even_batch_size(22500, 64) == 60
-    assert transfer.even_batch_size(97, 32) == 32          # prime: keep the preferred size
-    assert transfer.even_batch_size(10, 32) == 10
+    assert finetuning.even_batch_size(50, 32) == 25
+    assert finetuning.even_batch_size(22500, 64) == 60
+    assert finetuning.even_batch_size(97, 32) == 32          # prime: keep the preferred size
+    assert finetuning.even_batch_size(10, 32) == 10
 
 
 def test_chapter_recipe_fast_is_smaller_and_full_meets_the_issue():
@@ -395,22 +395,6 @@ def test_chapter_recipe_fast_is_smaller_and_full_meets_the_issue():
     assert set(full["tune_budgets"]) <= set(full["budgets"])
     assert set(full["negative_budgets"]) <= set(full["budgets"])
     assert set(fast["negative_budgets"]) <= set(fast["budgets"])
-
-
-def test_paired_difference_gains_table_and_select():
-    records = [{"method": m, "per_class": b, "seed": s, "n_train": 1, "seconds": 0.0,
-                "accuracy": acc}
-               for m, b, s, acc in [("a", 10, 0, 0.5), ("a", 10, 1, 0.6), ("b", 10, 0, 0.4),
-                                    ("b", 10, 1, 0.4), ("a", None, 0, 0.9), ("b", None, 0, 0.9)]]
-    result = transfer.LabelEfficiency(records)
-    mean, sd = result.paired_difference("a", "b", 10)
-    assert mean == pytest.approx(15.0) and sd == pytest.approx(np.std([10.0, 20.0], ddof=1))
-    assert result.paired_difference("a", "b", None) == (pytest.approx(0.0), 0.0)
-    assert "| 10 | +15.0 ± 7.1 |" in result.gains_table("b")
-    assert result.select(["a"], [10]).accuracies("a", 10).tolist() == [0.5, 0.6]
-    assert result.select(["a"], [10]).methods == ["a"]
-    with pytest.raises(ValueError, match="no common seeds"):
-        result.paired_difference("a", "c", 10)
 
 
 def test_document_003_loss_ignores_the_data_and_the_correction_does_not():
@@ -451,19 +435,6 @@ def test_first_step_is_smaller_from_a_trained_head():
     assert moves["random"] > 0 and moves["trained"] > 0
     with pytest.raises(ValueError, match="`head` must be one of"):
         transfer.first_step_change(source, x, y, head="zeros")
-
-
-def test_describe_gain_names_the_best_budget_and_where_the_gain_stops():
-    rows = [("a", 10, 0, 0.6), ("a", 10, 1, 0.7), ("b", 10, 0, 0.3), ("b", 10, 1, 0.35),
-            ("a", None, 0, 0.80), ("a", None, 1, 0.81), ("b", None, 0, 0.80), ("b", None, 1, 0.82)]
-    result = transfer.LabelEfficiency([{"method": m, "per_class": b, "seed": s, "n_train": 1,
-                                        "seconds": 0.0, "accuracy": acc}
-                                       for m, b, s, acc in rows])
-    text = transfer.describe_gain(result, "a", "b")
-    assert "largest gain is +32.5 ± 3.5 points, at 10 labels per class" in text
-    assert "not clear (mean - sd <= 0) at all labels per class" in text
-    with pytest.raises(ValueError, match="no budget"):
-        transfer.describe_gain(result, "a", "c")
 
 
 def test_head_settings_turn_a_prior_into_an_l2_per_example():

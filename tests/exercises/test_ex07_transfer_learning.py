@@ -155,14 +155,14 @@ def test_check_is_not_fooled(grader, patch, check_name):
 
 def test_reference_agrees_with_the_library_on_a_keras_backbone():
     """The grader's stand-ins mimic Keras: on a real backbone the reference's counts are
-    Keras's own trainable/non-trainable split and agree with transfer.set_trainable, and its
+    Keras's own trainable/non-trainable split and agree with finetuning.set_trainable, and its
     L2-SP by name equals the library's list version on the backbone's variables."""
     import importlib.util
 
     import keras
     import numpy as np
 
-    from course_lib import transfer
+    from course_lib import cifar, finetuning, transfer
 
     def size(weights):
         return sum(int(np.prod(w.shape)) for w in weights)
@@ -170,13 +170,13 @@ def test_reference_agrees_with_the_library_on_a_keras_backbone():
     spec = importlib.util.spec_from_file_location("ex07_reference", ROOT / "solutions" / f"{NAME}.py")
     reference = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(reference)
-    backbone = transfer.cifar_backbone(widths=(4, 8, 8, 16))
+    backbone = cifar.cifar_backbone(widths=(4, 8, 8, 16))
     for which in (["block3", "block4"], 4, 0):
         counts = (reference.unfreeze_top(backbone, which) if isinstance(which, int)
                   else reference.unfreeze_by_name(backbone, which))
         assert counts == (size(backbone.trainable_weights), size(backbone.non_trainable_weights))
-        assert counts[0] == transfer.set_trainable(backbone, which)
-    assert reference.parameter_counts(backbone)[0] == transfer.trainable_parameter_count(backbone) == 0
+        assert counts[0] == finetuning.set_trainable(backbone, which)
+    assert reference.parameter_counts(backbone)[0] == finetuning.trainable_parameter_count(backbone) == 0
 
     rng = np.random.default_rng(0)
     source = {v.path: keras.ops.convert_to_numpy(v).astype(np.float64) for v in backbone.weights}
