@@ -5,6 +5,7 @@ Every chapter's first code cell runs ``course_lib.setup()``.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import platform
@@ -21,15 +22,25 @@ def fast_mode() -> bool:
     return os.environ.get("COURSE_FAST", "").strip().lower() in {"1", "true", "yes", "on"}
 
 
+def onednn_default() -> str:
+    """The course's setting of ``TF_ENABLE_ONEDNN_OPTS`` when the user has none: "1" (oneDNN's
+    fast CPU kernels, about twice TensorFlow's CPU speed: ``benchmarks/pretrain_onednn.py``) in
+    full mode, what students run; "0" in fast mode, where the tests compare outputs bit for bit
+    and oneDNN's results vary in the last bits from run to run."""
+    return "0" if fast_mode() else "1"
+
+
 def quiet_tensorflow() -> None:
-    """Silence TensorFlow's C++ and Python log lines before TensorFlow is imported.
+    """Silence TensorFlow's C++ and Python log lines before TensorFlow is imported, and choose
+    its CPU kernels (:func:`onednn_default`, unless ``TF_ENABLE_ONEDNN_OPTS`` is set already).
 
     TensorFlow writes start-up notices to stderr; inside a notebook they become
     stderr outputs, which nbval reports as "Missing output fields". Setting the
-    variables must happen before the first ``import tensorflow``.
+    variables must happen before the first ``import tensorflow``; the oneDNN notice, which
+    ignores them, is dropped by :func:`import_keras`.
     """
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
-    os.environ.setdefault("TF_ENABLE_ONEDNN_OPTS", "0")  # no oneDNN notice, bit-stable CPU maths
+    os.environ.setdefault("TF_ENABLE_ONEDNN_OPTS", onednn_default())
     os.environ.setdefault("GRPC_VERBOSITY", "ERROR")
     os.environ.setdefault("ABSL_MIN_LOG_LEVEL", "3")
     for name in ("tensorflow", "absl", "h5py", "jax._src.xla_bridge"):
@@ -37,6 +48,38 @@ def quiet_tensorflow() -> None:
     warnings.filterwarnings("ignore", category=DeprecationWarning)
     warnings.filterwarnings("ignore", message=".*(oneDNN|cuda|CUDA|GPU).*")
     warnings.filterwarnings("ignore", category=UserWarning, module="keras")
+
+
+@contextlib.contextmanager
+def _stderr_descriptor_silenced():
+    """Send what C code writes to file descriptor 2 to /dev/null (Python's own errors still
+    raise). TensorFlow's oneDNN start-up notice is written there by its C++ logger whatever
+    ``TF_CPP_MIN_LOG_LEVEL`` says; a notebook kernel would store it as a stderr output."""
+    try:
+        sys.stderr.flush()
+        saved = os.dup(2)
+    except (OSError, ValueError):  # no descriptor 2 (an embedded interpreter): nothing to hide
+        yield
+        return
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    try:
+        os.dup2(devnull, 2)
+        yield
+    finally:
+        os.dup2(saved, 2)
+        os.close(saved)
+        os.close(devnull)
+
+
+def import_keras():
+    """``import keras`` (and its backend) after :func:`quiet_tensorflow`, with TensorFlow's
+    start-up notices dropped; returns the module."""
+    quiet_tensorflow()
+    if "keras" in sys.modules:
+        return sys.modules["keras"]
+    with _stderr_descriptor_silenced():
+        import keras
+    return keras
 
 
 def _parse_version(text: str) -> tuple[int, ...]:
@@ -114,6 +157,34 @@ def accelerators() -> list[str]:
     return []
 
 
+def cpu_name() -> str:
+    """The CPU's model name (from /proc/cpuinfo on Linux, else ``platform.processor()``)."""
+    try:
+        with open("/proc/cpuinfo", encoding="utf-8") as info:
+            for line in info:
+                if line.lower().startswith("model name"):
+                    return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine() or "unknown CPU"
+
+
+def cpu_cores() -> int:
+    """CPU cores this process may use (its affinity where the OS tells, else ``os.cpu_count``)."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # macOS, Windows
+        return os.cpu_count() or 1
+
+
+def hardware() -> str:
+    """One line for a results table or a model's metadata, e.g. "AMD EPYC, 2 CPU cores, no GPU"
+    or "AMD EPYC, 16 CPU cores, GPU: NVIDIA H100 80GB HBM3" (GPUs only when Keras is imported)."""
+    gpus = accelerators() if "keras" in sys.modules else []
+    return (f"{cpu_name()}, {cpu_cores()} CPU cores, "
+            + (f"GPU: {', '.join(gpus)}" if gpus else "no GPU"))
+
+
 def summary_line(keras_module=None) -> str:
     """One line: Python, NumPy, Keras and backend, accelerator, fast mode."""
     import numpy as np
@@ -127,13 +198,16 @@ def summary_line(keras_module=None) -> str:
     return " | ".join(parts)
 
 
-def setup(seed: int = DEFAULT_SEED, keras: bool = True, deterministic: bool = True) -> None:
+def setup(seed: int = DEFAULT_SEED, keras: bool = True, deterministic: bool | None = None) -> None:
     """Prepare a notebook: quiet logs, versions, seeds, plot style. Prints one summary line.
 
     Args:
         seed: seed for Python, NumPy and Keras.
         keras: import Keras (and its backend) now; chapters that only use NumPy pass False.
-        deterministic: ask TensorFlow for deterministic ops (same numbers every run).
+        deterministic: ask TensorFlow for deterministic ops (the same numbers every run, about
+            1.6x slower on a CPU: ``benchmarks/cpu_kernels.py``). Default: in fast mode only,
+            where the tests compare outputs; full mode takes the fastest kernels (seeds stay
+            fixed, the last digits of a result may differ from run to run).
 
     Prints the summary line and, when Keras finds no GPU, a hint on how to get one.
     """
@@ -144,9 +218,10 @@ def setup(seed: int = DEFAULT_SEED, keras: bool = True, deterministic: bool = Tr
     modules: dict[str, object] = {"numpy": np, "matplotlib": matplotlib}
     keras_module = None
     if keras:
-        import keras as keras_module
-
+        keras_module = import_keras()
         modules["keras"] = keras_module
+        if deterministic is None:
+            deterministic = fast_mode()
         if deterministic and keras_module.backend.backend() == "tensorflow":
             import tensorflow as tf
 

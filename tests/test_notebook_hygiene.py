@@ -51,3 +51,33 @@ def test_small_and_set_up(path):
     assert notebook["metadata"]["kernelspec"]["name"] == "python3"
     first = "".join(cells[0]["source"])
     assert "course_lib.setup(" in first, f"{path.name}: first code cell must call course_lib.setup()"
+
+
+def test_full_mode_kernel_turns_onednn_on_and_stores_no_stderr(monkeypatch):
+    """Full mode runs TensorFlow with oneDNN's fast CPU kernels; its start-up notice (written
+    by C++ to descriptor 2, whatever TF_CPP_MIN_LOG_LEVEL says) must not become a stored
+    stderr output. A progress bar leaves one line and no carriage returns."""
+    import nbformat
+    from nbclient import NotebookClient
+
+    monkeypatch.delenv("COURSE_FAST", raising=False)
+    monkeypatch.delenv("TF_ENABLE_ONEDNN_OPTS", raising=False)
+    notebook = nbformat.v4.new_notebook()
+    notebook.cells = [
+        nbformat.v4.new_code_cell("import course_lib\ncourse_lib.setup()\nimport os\n"
+                                  "print('oneDNN', os.environ['TF_ENABLE_ONEDNN_OPTS'])"),
+        nbformat.v4.new_code_cell("import keras, numpy as np\n"
+                                  "model = keras.Sequential([keras.Input((4,)), keras.layers.Dense(2)])\n"
+                                  "model.compile('sgd', 'mse')\n"
+                                  "model.fit(np.zeros((8, 4)), np.zeros((8, 2)), verbose=0)\n"
+                                  "from course_lib.progress import progress_bar\n"
+                                  "bar = progress_bar(total=50, desc='steps')\n"
+                                  "for _ in range(50):\n    bar.update()\nbar.close()"),
+    ]
+    NotebookClient(notebook, timeout=180, kernel_name="python3").execute()
+    outputs = [output for cell in notebook.cells for output in cell.outputs]
+    assert not [o for o in outputs if o.get("name") == "stderr" or o["output_type"] == "error"]
+    assert "oneDNN 1" in notebook.cells[0].outputs[0]["text"]
+    shown = [o["data"]["text/plain"] for o in notebook.cells[1].outputs
+             if o["output_type"] == "display_data"]
+    assert len(shown) == 1 and "50/50" in shown[0] and "\r" not in json.dumps(outputs)
