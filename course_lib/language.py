@@ -542,7 +542,8 @@ def mlm_spec():
     return PretrainSpec(
         name="imdb_mlm",
         description="BERT-style encoder, masked-token pre-training on the IMDB training reviews",
-        recipe=pretraining_recipe, build=build_pretraining_model, train=_train_mlm)
+        recipe=pretraining_recipe, build=build_pretraining_model, train=_train_mlm,
+        data=("imdb",))
 
 
 def pretrained_encoder(fast: bool | None = None, verbose: bool = True):

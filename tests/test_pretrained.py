@@ -63,7 +63,7 @@ def test_get_or_train_trains_once_then_loads_verified(cache, capsys):
     assert set(meta["results"]) == {"loss"} and len(meta["sha256"]) == 64
 
     second, _ = pretrained.get_or_train("tiny", fast=True)
-    assert "loaded cached 'tiny'" in capsys.readouterr().out
+    assert "loaded tiny (fast, from your cache)" in capsys.readouterr().out
     assert _weights_equal(first, second)
 
 
@@ -153,7 +153,7 @@ def test_two_processes_take_turns_and_train_once(cache):
     outputs = [run.communicate(timeout=300)[0] for run in runs]
     assert [run.returncode for run in runs] == [0, 0]
     assert sum("pre-training 'tiny'" in out for out in outputs) == 1
-    assert sum("loaded cached 'tiny'" in out for out in outputs) == 1
+    assert sum("loaded tiny (fast, from your cache)" in out for out in outputs) == 1
     assert not list((cache / "models").glob("tiny-fast.rejected-*"))
 
 
@@ -186,3 +186,133 @@ def test_onednn_off_here_reads_the_environment(monkeypatch):
     assert pretrained._onednn_off_here() == expected
     monkeypatch.setenv("TF_ENABLE_ONEDNN_OPTS", "1")
     assert not pretrained._onednn_off_here()
+
+
+# --------------------------------------------------------------------------------------------
+# Shipped models: the package's own copies, used when the cache has none.
+# --------------------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def shipped(cache, tmp_path, monkeypatch):
+    """A full-mode tiny model trained, shipped into a temporary package folder, and removed
+    from the cache: the state of a fresh installation."""
+    import shutil
+
+    monkeypatch.setattr(pretrained, "SHIPPED_DIR", tmp_path / "package")
+    (tmp_path / "package").mkdir()
+    monkeypatch.setattr(pretrained, "_onednn_off_here", lambda: False)
+    model, _ = pretrained.get_or_train("tiny", fast=False, verbose=False)
+    pretrained.ship("tiny")
+    shutil.rmtree(pretrained.model_dir("tiny", fast=False))
+    return model
+
+
+def _no_training(monkeypatch):
+    def refuse(*args, **kwargs):
+        raise AssertionError("a shipped model must not be trained again")
+    monkeypatch.setattr(pretrained, "train", refuse)
+
+
+def test_shipped_copy_is_used_verified_and_labelled_when_the_cache_is_empty(shipped, monkeypatch,
+                                                                             capsys):
+    weights, meta_path = pretrained.shipped_files("tiny")
+    meta = json.loads(meta_path.read_text())
+    assert weights.is_file() and meta["sha256"] == pretrained.sha256_file(weights)
+    assert {"hardware", "keras", "backend", "training_seconds", "data", "recipe"} <= set(meta)
+    assert pretrained.status("tiny", fast=False) == "shipped"
+    _no_training(monkeypatch)
+    model, meta = pretrained.get_or_train("tiny", fast=False)
+    out = capsys.readouterr().out
+    assert meta["source"] == "shipped" and _weights_equal(model, shipped)
+    assert "shipped with the course): trained by this course" in out
+    assert "not a downloaded model" in out and "verified" in out
+    assert not pretrained.model_dir("tiny", fast=False).exists()   # nothing written
+
+
+def test_fast_mode_never_uses_the_shipped_full_model(shipped):
+    assert pretrained.status("tiny", fast=True) == "missing"
+
+
+def test_a_valid_cached_copy_comes_before_the_shipped_one(shipped, capsys):
+    pretrained.train("tiny", fast=False, verbose=False)
+    _, meta = pretrained.get_or_train("tiny", fast=False)
+    assert meta["source"] == "cache" and "from your cache" in capsys.readouterr().out
+
+
+def test_a_corrupt_shipped_copy_is_refused_left_alone_and_trained_anew(shipped, capsys):
+    weights, _ = pretrained.shipped_files("tiny")
+    damaged = bytearray(weights.read_bytes())
+    damaged[len(damaged) // 2] ^= 0xFF
+    weights.write_bytes(bytes(damaged))
+    assert pretrained.status("tiny", fast=False).startswith("shipped-corrupt: shipped model")
+    with pytest.raises(pretrained.CorruptModelError, match="shipped model 'tiny'.*sha256.*"
+                                                           "damaged or was changed"):
+        pretrained.load_shipped("tiny")
+    _, meta = pretrained.get_or_train("tiny", fast=False)
+    out = capsys.readouterr().out
+    assert "refused the shipped model" in out and "training it now" in out
+    assert "trained in" in out and meta["source"] == "cache"
+    assert weights.read_bytes() == bytes(damaged)            # the package is not touched
+
+
+def test_a_stale_shipped_copy_is_refused(shipped, monkeypatch):
+    _, meta_path = pretrained.shipped_files("tiny")
+    meta = json.loads(meta_path.read_text())
+    with pytest.raises(pretrained.StaleModelError, match="shipped model 'tiny' was trained with "
+                                                         "another recipe.*epochs"):
+        pretrained.load_shipped("tiny", recipe={**meta["recipe"], "epochs": 3})
+
+
+def test_course_pretrain_lists_shipped_and_force_compares_with_it(shipped, capsys):
+    assert cli.main(["pretrain", "--list"]) == 0
+    row = next(line for line in capsys.readouterr().out.splitlines() if line.startswith("tiny"))
+    assert row.split()[1:3] == ["shipped", "missing"]
+    assert cli.main(["pretrain", "tiny", "--force"]) == 0
+    out = capsys.readouterr().out
+    assert "tiny: your new model against the shipped one" in out
+    assert "training seconds" in out and "loss" in out
+
+
+def test_ship_refuses_a_model_trained_with_another_recipe(cache, tmp_path, monkeypatch):
+    monkeypatch.setattr(pretrained, "SHIPPED_DIR", tmp_path)
+    monkeypatch.setattr(pretrained, "_onednn_off_here", lambda: False)
+    pretrained.get_or_train("tiny", fast=False, verbose=False)
+    meta_path = pretrained.model_dir("tiny", fast=False) / pretrained.META_FILE
+    meta = json.loads(meta_path.read_text())
+    meta["recipe"]["epochs"] = 5
+    meta_path.write_text(json.dumps(meta))
+    with pytest.raises(pretrained.StaleModelError, match="another recipe"):
+        pretrained.ship("tiny")
+    assert not list(tmp_path.glob("tiny.*"))
+
+
+# --------------------------------------------------------------------------------------------
+# The real shipped models of the course.
+# --------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("name", sorted(pretrained.REGISTRY))
+def test_every_registered_model_ships_with_its_current_recipe(name):
+    """A recipe change must come with retrained weights (tools/ship_pretrained.py)."""
+    meta = pretrained.read_shipped_meta(name)                   # sha256 verified
+    wanted = json.loads(json.dumps(pretrained.spec(name).recipe(False), sort_keys=True))
+    assert meta["recipe"] == wanted, (f"the shipped {name!r} is stale: retrain it with "
+                                      f"`course pretrain {name} --force` and ship it")
+    assert meta["variant"] == "full" and meta["training_seconds"] > 0
+    assert meta["hardware"] and meta["keras"] and meta["backend"]
+    assert meta["data"] and all(entry.get("sha256") for entries in meta["data"].values()
+                                for entry in entries)
+
+
+def test_shipped_weights_fit_the_budget():
+    total = sum(p.stat().st_size for p in pretrained.SHIPPED_DIR.glob("*.weights.h5"))
+    assert 0 < total <= 15 * 10**6
+
+
+@pytest.mark.parametrize("name", sorted(pretrained.REGISTRY))
+def test_shipped_model_loads_with_an_empty_cache_and_trains_nothing(name, tmp_path, monkeypatch):
+    monkeypatch.setenv("COURSE_CACHE", str(tmp_path / "empty-cache"))
+    _no_training(monkeypatch)
+    model, meta = pretrained.get_or_train(name, fast=False, verbose=False)
+    assert meta["source"] == "shipped" and model.count_params() > 0

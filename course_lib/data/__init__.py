@@ -36,7 +36,7 @@ from course_lib.environment import fast_mode
 
 __all__ = [
     "ChecksumError", "DatasetUnavailable", "cache_dir", "cache_writable",
-    "class_names", "datasets", "describe", "fetch", "load", "path", "verify",
+    "class_names", "datasets", "describe", "fetch", "load", "path", "provenance", "verify",
 ]
 
 
@@ -88,6 +88,22 @@ def path(name: str) -> Path:
         return target
     prepared = tfds_source.prepared_dir(dataset) if tfds_source.installed() else None
     return prepared / dataset.tfds_name if prepared else target
+
+
+def provenance(name: str) -> list[dict]:
+    """The files the full data of ``name`` is read from right now, with the sha256 each is
+    checked against: ``[{"file", "sha256", "source"}]`` ("local copy" or "cache"), or
+    ``[{"source": "tensorflow-datasets or download"}]`` when neither is on disk. For a model's
+    metadata: what it was trained on, to the byte. Reads no file (the loaders check them)."""
+    dataset = registry.get(name)
+    local = sources.local_path(dataset)
+    if local is not None and local.is_file():
+        return [{"file": dataset.local.name, "sha256": dataset.local.sha256,
+                 "source": "local copy"}]
+    downloads = sources.download_paths(dataset)
+    if all(p.is_file() for p in downloads):
+        return [{"file": f.name, "sha256": f.sha256, "source": "cache"} for f in dataset.remote]
+    return [{"source": "tensorflow-datasets or download"}]
 
 
 def _size(target: Path) -> int:

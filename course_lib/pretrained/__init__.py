@@ -1,23 +1,31 @@
-"""Models the course pre-trains itself and keeps in its cache (chapters 07-09).
+"""Models the course pre-trains itself: shipped inside the package, cached, or trained (chapters 07-09).
 
 No pretrained weights can be downloaded on the course's machines (nor behind many firewalls), so
-a chapter that needs a pre-trained model trains its own once, stores it here with its sha256 and
-the recipe it came from, and loads it afterwards:
+the course trains its own source models, once, with a fixed recipe, and ships the full-mode
+weights in this folder (``<name>.weights.h5`` and ``<name>.meta.json``: sha256, recipe, data and
+its sha256, training seconds, hardware, Keras version and backend). They are *not* downloaded
+models: every load prints how the model was made (:func:`describe`).
 
-    course pretrain --list                       what can be pre-trained, and what is cached
-    course pretrain cifar_source [--fast]        train it now (once), with progress
+    course pretrain --list                       every model and where it would come from
+    course pretrain cifar_source --force         reproduce a shipped model, compare its figures
     model, meta = pretrained.get_or_train("cifar_source")   # in a notebook
 
-Each model lives in ``cache_dir()/models/<name>-<variant>/`` ("full" or "fast", so fast mode
-never touches a full-mode model): ``model.weights.h5`` and ``meta.json`` (sha256 of the weights,
-the recipe, the results, Keras version, backend, training seconds). Only weights are stored; the
-architecture is rebuilt from the recipe by the model's own ``build`` function, so a stored model
-does not depend on pickled code.
+:func:`get_or_train` looks, in order, in
+
+1. the user's cache, ``cache_dir()/models/<name>-<variant>/`` ("full" or "fast", so fast mode
+   never touches a full-mode model): ``model.weights.h5`` and ``meta.json``;
+2. the shipped copy (full variant only), verified by sha256, never trusted unverified;
+3. otherwise it trains the model with its recipe and stores it in the cache.
+
+Only weights are stored; the architecture is rebuilt from the recipe by the model's own
+``build`` function, so a stored model does not depend on pickled code.
 
 A file whose checksum does not match, a ``meta.json`` that cannot be read, or a model trained
-with another recipe is **refused** with a clear message, never silently used. ``get_or_train``
-then moves the refused folder aside (``<name>-<variant>.rejected-N``: nothing is deleted) and
-trains a new model; ``load`` raises.
+with another recipe is **refused** with a clear message, never silently used. A refused cached
+folder is moved aside (``<name>-<variant>.rejected-N``: nothing is deleted); a refused shipped
+copy is left where it is (the package is not the user's to change) and the next source is tried.
+A shipped copy whose recipe differs from the current recipe is stale; the test suite fails on
+it, so a recipe change comes with retrained weights (``tools/ship_pretrained.py``).
 
 A chapter registers a model by adding ``name: "module:function"`` to :data:`REGISTRY`; the
 function returns a :class:`PretrainSpec`.
@@ -52,6 +60,10 @@ REGISTRY: dict[str, str] = {
 WEIGHTS_FILE = "model.weights.h5"
 META_FILE = "meta.json"
 FORMAT_VERSION = 1
+# The shipped full-mode models: <name>.weights.h5 and <name>.meta.json beside this file.
+SHIPPED_DIR = Path(__file__).resolve().parent
+SHIPPED_WEIGHTS = "{name}.weights.h5"
+SHIPPED_META = "{name}.meta.json"
 
 
 class PretrainedModelError(ValueError):
@@ -79,6 +91,8 @@ class PretrainSpec:
     build(recipe) -> keras.Model: the architecture, untrained (weights are loaded into it).
     train(model, recipe, verbose) -> dict: trains ``model`` in place, showing progress when
         ``verbose``; returns JSON-able results (e.g. {"source_test_accuracy": 0.87}).
+    data: the ``course_lib.data`` datasets it trains on (their files and sha256 go into the
+        metadata).
     """
 
     name: str
@@ -86,6 +100,7 @@ class PretrainSpec:
     recipe: Callable[[bool], dict]
     build: Callable[[dict], Any]
     train: Callable[[Any, dict, bool], dict]
+    data: tuple[str, ...] = ()
 
 
 def spec(name: str) -> PretrainSpec:
@@ -104,9 +119,19 @@ def _variant(fast: bool | None) -> str:
     return "fast" if (fast_mode() if fast is None else fast) else "full"
 
 
+def _fast_flag(fast: bool | None) -> str:
+    return " --fast" if _variant(fast) == "fast" else ""
+
+
 def model_dir(name: str, fast: bool | None = None) -> Path:
     """The cache folder of model ``name`` in the fast or full variant (default: current mode)."""
     return cache_dir() / "models" / f"{name}-{_variant(fast)}"
+
+
+def shipped_files(name: str) -> tuple[Path, Path]:
+    """``(weights, meta)``: where the shipped full-mode copy of ``name`` is (or would be)."""
+    return (SHIPPED_DIR / SHIPPED_WEIGHTS.format(name=name),
+            SHIPPED_DIR / SHIPPED_META.format(name=name))
 
 
 def _canonical(recipe: dict) -> dict:
@@ -114,16 +139,33 @@ def _canonical(recipe: dict) -> dict:
     return json.loads(json.dumps(recipe, sort_keys=True))
 
 
+def _provenance(found: PretrainSpec | None) -> dict:
+    """Where and from what a model is being trained: hardware, versions, data files."""
+    import keras
+
+    from course_lib import data
+    from course_lib.environment import hardware
+
+    info = {"hardware": hardware(), "keras": keras.__version__,
+            "backend": keras.backend.backend(), "python": sys.version.split()[0]}
+    if keras.backend.backend() == "tensorflow":
+        import tensorflow as tf
+
+        info["tensorflow"] = tf.__version__
+        info["onednn"] = os.environ.get("TF_ENABLE_ONEDNN_OPTS", "default")
+    info["data"] = {name: data.provenance(name) for name in (found.data if found else ())}
+    return info
+
+
 def save(name: str, model, recipe: dict, results: dict, fast: bool | None = None,
          seconds: float | None = None) -> Path:
-    """Store ``model``'s weights and their metadata; returns the folder.
+    """Store ``model``'s weights and their metadata in the cache; returns the folder.
 
     An existing folder for the same name and variant is moved aside first (never deleted).
     The weights are written before ``meta.json``, each atomically, so an interrupted save leaves
-    no meta.json that vouches for a half-written file.
+    no meta.json that vouches for a half-written file. The metadata records the recipe, the
+    results, the training seconds, the hardware, the versions and the data files (sha256).
     """
-    import keras
-
     folder = model_dir(name, fast)
     if folder.exists():
         _move_aside(folder)
@@ -132,6 +174,10 @@ def save(name: str, model, recipe: dict, results: dict, fast: bool | None = None
     tmp = folder / f".tmp-{WEIGHTS_FILE}"
     model.save_weights(tmp)
     os.replace(tmp, weights)
+    try:
+        found = spec(name)
+    except (ValueError, TypeError, ImportError):
+        found = None
     meta = {
         "format": FORMAT_VERSION,
         "name": name,
@@ -139,14 +185,33 @@ def save(name: str, model, recipe: dict, results: dict, fast: bool | None = None
         "sha256": sha256_file(weights),
         "recipe": _canonical(recipe),
         "results": _canonical(results),
-        "keras": keras.__version__,
-        "backend": keras.backend.backend(),
         "created_utc": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
         "training_seconds": None if seconds is None else round(float(seconds), 1),
+        **_provenance(found),
     }
     text = json.dumps(meta, indent=2, sort_keys=True).encode()
     atomic_write(folder / META_FILE, lambda f: f.write(text))
     return folder
+
+
+def _verified_meta(name: str, meta_path: Path, weights: Path, where: str, fix: str) -> dict:
+    try:
+        meta = json.loads(meta_path.read_text(encoding="utf-8"))
+        recorded = meta["sha256"]
+    except (OSError, ValueError, KeyError, TypeError) as error:
+        raise CorruptModelError(
+            f"{where} model {name!r}: {meta_path} is missing or unreadable "
+            f"({type(error).__name__}); the model cannot be trusted. {fix}"
+        ) from None
+    if not weights.is_file():
+        raise CorruptModelError(f"{where} model {name!r}: {weights} is missing. {fix}")
+    actual = sha256_file(weights)
+    if actual != recorded:
+        raise CorruptModelError(
+            f"{where} model {name!r}: {weights} has sha256 {actual}, but its metadata records "
+            f"{recorded}: the file is damaged or was changed after training. {fix}"
+        )
+    return meta
 
 
 def read_meta(name: str, fast: bool | None = None) -> dict:
@@ -156,28 +221,28 @@ def read_meta(name: str, fast: bool | None = None) -> dict:
     meta.json is unreadable or the weights' sha256 differs from the recorded one.
     """
     folder = model_dir(name, fast)
-    fix = (f"Run `course pretrain {name}{' --fast' if _variant(fast) == 'fast' else ''} --force` "
-           f"to train a new one (the old folder is kept beside it).")
     meta_path, weights = folder / META_FILE, folder / WEIGHTS_FILE
     if not meta_path.exists() and not weights.exists():
         raise MissingModelError(f"no cached model {name!r} ({_variant(fast)}) in {folder}")
-    try:
-        meta = json.loads(meta_path.read_text(encoding="utf-8"))
-        recorded = meta["sha256"]
-    except (OSError, ValueError, KeyError, TypeError) as error:
-        raise CorruptModelError(
-            f"cached model {name!r}: {meta_path} is missing or unreadable "
-            f"({type(error).__name__}); the model cannot be trusted. {fix}"
-        ) from None
-    if not weights.is_file():
-        raise CorruptModelError(f"cached model {name!r}: {weights} is missing. {fix}")
-    actual = sha256_file(weights)
-    if actual != recorded:
-        raise CorruptModelError(
-            f"cached model {name!r}: {weights} has sha256 {actual}, but meta.json records "
-            f"{recorded}: the file is damaged or was changed after training. {fix}"
-        )
-    return meta
+    fix = (f"Run `course pretrain {name}{_fast_flag(fast)} --force` to get a new one (the old "
+           f"folder is kept beside it).")
+    meta = _verified_meta(name, meta_path, weights, "cached", fix)
+    return {**meta, "source": "cache"}
+
+
+def read_shipped_meta(name: str) -> dict:
+    """``<name>.meta.json`` of the shipped full-mode copy, checked against its weights file.
+
+    Raises :class:`MissingModelError` when the course ships no copy of ``name``,
+    :class:`CorruptModelError` when its metadata is unreadable or its sha256 is wrong.
+    """
+    weights, meta_path = shipped_files(name)
+    if not meta_path.exists() and not weights.exists():
+        raise MissingModelError(f"the course ships no copy of {name!r} (looked in {SHIPPED_DIR})")
+    fix = (f"Reinstall the course (git checkout course_lib/pretrained/) or run `course pretrain "
+           f"{name}` to train one into your cache.")
+    meta = _verified_meta(name, meta_path, weights, "shipped", fix)
+    return {**meta, "source": "shipped"}
 
 
 def _recipe_differences(cached: dict, wanted: dict, prefix: str = "") -> list[str]:
@@ -191,32 +256,80 @@ def _recipe_differences(cached: dict, wanted: dict, prefix: str = "") -> list[st
     return diffs
 
 
+def _build_and_fill(found: PretrainSpec, wanted: dict, meta: dict, weights: Path):
+    name = found.name
+    diffs = _recipe_differences(meta.get("recipe", {}), wanted)
+    if diffs:
+        fix = (f"Run `course pretrain {name}{_fast_flag(wanted.get('sample'))} --force` to train "
+               "one with the current recipe" + (" (the old folder is kept beside it)."
+                                                 if meta["source"] == "cache" else "."))
+        raise StaleModelError(f"{meta['source']} model {name!r} was trained with another recipe "
+                              f"({'; '.join(diffs[:5])}). {fix}")
+    model = found.build(wanted)
+    try:
+        model.load_weights(weights)
+    except Exception as error:  # a checksum-valid file that does not fit this architecture
+        raise StaleModelError(
+            f"{meta['source']} model {name!r}: its weights do not fit the architecture built "
+            f"from the recipe ({type(error).__name__}: "
+            f"{str(error).splitlines()[0] if str(error) else ''})"
+        ) from None
+    return model
+
+
 def load(name: str, fast: bool | None = None, recipe: dict | None = None):
-    """``(model, meta)`` of a cached, verified model; never trains.
+    """``(model, meta)`` of a verified cached model; never trains, never reads the shipped copy.
 
     ``recipe``: the recipe the caller wants (default: the registered one for this mode); a
     cached model trained with any other recipe raises :class:`StaleModelError`. Also raises
     :class:`MissingModelError` and :class:`CorruptModelError` (see :func:`read_meta`).
+    ``meta["source"]`` is "cache".
     """
     found = spec(name)
     wanted = _canonical(found.recipe(_variant(fast) == "fast") if recipe is None else recipe)
     meta = read_meta(name, fast)
-    diffs = _recipe_differences(meta.get("recipe", {}), wanted)
-    if diffs:
-        raise StaleModelError(
-            f"cached model {name!r} was trained with another recipe ({'; '.join(diffs[:5])}). "
-            f"Run `course pretrain {name}{' --fast' if _variant(fast) == 'fast' else ''} --force` "
-            "to train one with the current recipe (the old folder is kept beside it)."
-        )
-    model = found.build(wanted)
-    try:
-        model.load_weights(model_dir(name, fast) / WEIGHTS_FILE)
-    except Exception as error:  # a checksum-valid file that does not fit this architecture
-        raise StaleModelError(
-            f"cached model {name!r}: its weights do not fit the architecture built from the "
-            f"recipe ({type(error).__name__}: {str(error).splitlines()[0] if str(error) else ''})"
-        ) from None
-    return model, meta
+    return _build_and_fill(found, wanted, meta, model_dir(name, fast) / WEIGHTS_FILE), meta
+
+
+def load_shipped(name: str, recipe: dict | None = None):
+    """``(model, meta)`` of the verified shipped full-mode copy of ``name``; never trains.
+
+    Raises :class:`MissingModelError`, :class:`CorruptModelError` (see
+    :func:`read_shipped_meta`) or :class:`StaleModelError` (trained with another recipe than
+    ``recipe``, default the current full recipe). ``meta["source"]`` is "shipped".
+    """
+    found = spec(name)
+    wanted = _canonical(found.recipe(False) if recipe is None else recipe)
+    meta = read_shipped_meta(name)
+    return _build_and_fill(found, wanted, meta, shipped_files(name)[0]), meta
+
+
+def describe(meta: dict) -> str:
+    """The honest one-line label of a stored model: who trained it, with what, where, how long.
+
+    E.g. "cifar_source (full, shipped with the course): trained by this course with its
+    recipe on cifar10 (cifar10_jpeg.tar.gz, sha256 d88b378e…) in 445 s on AMD EPYC (2 CPU
+    cores), Keras 3.15.1 (tensorflow); not a downloaded model".
+    """
+    where = {"shipped": "shipped with the course", "cache": "from your cache"}.get(
+        meta.get("source", ""), meta.get("source", "?"))
+    files = []
+    for dataset, entries in (meta.get("data") or {}).items():
+        shown = ", ".join(f"{e['file']}, sha256 {e['sha256'][:8]}…" for e in entries
+                          if isinstance(e, dict) and "file" in e and "sha256" in e)
+        files.append(f"{dataset} ({shown})" if shown else dataset)
+    seconds = meta.get("training_seconds")
+    parts = [f"{meta.get('name', '?')} ({meta.get('variant', '?')}, {where}): trained by this "
+             "course with its recipe"]
+    if files:
+        parts.append(f" on {'; '.join(files)}")
+    if seconds is not None:
+        parts.append(f" in {seconds:.0f} s")
+    if meta.get("hardware"):
+        parts.append(f" on {meta['hardware']}")
+    parts.append(f", Keras {meta.get('keras', '?')} ({meta.get('backend', '?')}); "
+                 "not a downloaded model")
+    return "".join(parts)
 
 
 def _shown(value) -> str:
@@ -229,12 +342,13 @@ def _shown(value) -> str:
 
 
 def train(name: str, fast: bool | None = None, verbose: bool = True):
-    """Train model ``name`` with its registered recipe, store it, and return ``(model, meta)``.
+    """Train model ``name`` with its registered recipe, store it in the cache, and return
+    ``(model, meta)``.
 
-    A full-mode model asked for by a process whose TensorFlow runs with oneDNN off (a notebook:
-    ``course_lib.setup()`` turns it off for bit-stable outputs) is trained in a child process
-    with oneDNN on, about twice as fast on a CPU (``benchmarks/pretrain_onednn.py``), its
-    progress shown here; then it is loaded from the cache like any other.
+    A full-mode model asked for by a process whose TensorFlow runs with oneDNN off is trained
+    in a child process with oneDNN on, about twice as fast on a CPU
+    (``benchmarks/pretrain_onednn.py``), its progress shown here; then it is loaded from the
+    cache like any other.
     """
     if _variant(fast) == "full" and _onednn_off_here():
         _train_in_child(name, verbose)
@@ -294,12 +408,14 @@ def _train_in_child(name: str, verbose: bool) -> None:
 
 
 def get_or_train(name: str, fast: bool | None = None, force: bool = False, verbose: bool = True):
-    """``(model, meta)``: the cached model when it is valid, else a newly trained one.
+    """``(model, meta)``: the cached model when it is valid, else the shipped copy (full mode)
+    when it is valid, else a newly trained one. ``meta["source"]`` says which ("cache",
+    "shipped"; a trained model is then in the cache: "cache").
 
     A corrupt or stale cached model is refused with a message saying why, moved aside (kept,
-    not deleted) and replaced by a newly trained one. ``force=True`` retrains in any case.
-    Two processes asking for the same model (two notebooks, parallel test workers) take turns:
-    the second waits for the first to finish training and then loads its model.
+    not deleted); a corrupt or stale shipped copy is refused and left alone. ``force=True``
+    trains anew in any case. Two processes asking for the same model (two notebooks, parallel
+    test workers) take turns: the second waits for the first to finish and then loads its model.
     """
     with _model_lock(name, fast):
         return _get_or_train(name, fast, force, verbose)
@@ -332,26 +448,55 @@ def _get_or_train(name: str, fast: bool | None, force: bool, verbose: bool):
         except PretrainedModelError as error:
             kept = _move_aside(model_dir(name, fast))
             if verbose:
-                print(f"refused the cached model: {error}\nkept it as {kept.name}; training a new one.")
+                print(f"refused the cached model: {error}\nkept it as {kept.name}.")
         else:
             if verbose:
-                print(f"loaded cached {name!r} ({meta['variant']}, trained "
-                      f"{meta['created_utc']}, sha256 {meta['sha256'][:12]}… verified)")
+                print(f"loaded {describe(meta)} (sha256 {meta['sha256'][:12]}… verified)")
             return model, meta
+        if _variant(fast) == "full":
+            try:
+                model, meta = load_shipped(name)
+            except MissingModelError:
+                pass
+            except PretrainedModelError as error:
+                if verbose:
+                    print(f"refused the shipped model: {error}")
+            else:
+                if verbose:
+                    print(f"loaded {describe(meta)} (sha256 {meta['sha256'][:12]}… verified)")
+                return model, meta
+        if verbose:
+            print(f"no usable {name!r} ({_variant(fast)}) in the cache"
+                  + (" or shipped with the course" if _variant(fast) == "full" else "")
+                  + "; training it now.")
     return train(name, fast, verbose)
 
 
 def status(name: str, fast: bool | None = None) -> str:
-    """"cached", "missing", "corrupt: …" or "stale: …" for ``course pretrain --list``."""
+    """Where ``get_or_train`` would take the model from: "cached", "shipped" (full variant),
+    "missing" (it would train), or why a copy is refused: "corrupt: …" / "stale: …" (the
+    cached one), "shipped-corrupt: …" / "shipped-stale: …" (the shipped one)."""
     try:
         load(name, fast)
     except MissingModelError:
-        return "missing"
+        pass
     except CorruptModelError as error:
         return f"corrupt: {str(error)[:80]}"
     except StaleModelError as error:
         return f"stale: {str(error)[:80]}"
-    return "cached"
+    else:
+        return "cached"
+    if _variant(fast) == "full":
+        try:
+            load_shipped(name)
+        except MissingModelError:
+            return "missing"
+        except CorruptModelError as error:
+            return f"shipped-corrupt: {str(error)[:80]}"
+        except StaleModelError as error:
+            return f"shipped-stale: {str(error)[:80]}"
+        return "shipped"
+    return "missing"
 
 
 def _move_aside(folder: Path) -> Path:
@@ -362,14 +507,50 @@ def _move_aside(folder: Path) -> Path:
     return target
 
 
+def ship(name: str) -> tuple[Path, Path]:
+    """Maintainers: copy the cached full-mode model ``name`` into the package as its shipped
+    copy (``tools/ship_pretrained.py``); returns ``(weights, meta)``. The cached copy must be
+    valid and trained with the current recipe."""
+    found = spec(name)
+    meta = read_meta(name, fast=False)
+    diffs = _recipe_differences(meta.get("recipe", {}), _canonical(found.recipe(False)))
+    if diffs:
+        raise StaleModelError(f"cached {name!r} was trained with another recipe: "
+                              f"{'; '.join(diffs[:5])}")
+    weights, meta_path = shipped_files(name)
+    shutil.copyfile(model_dir(name, fast=False) / WEIGHTS_FILE, weights)
+    stored = {k: v for k, v in meta.items() if k != "source"}
+    meta_path.write_text(json.dumps(stored, indent=2, sort_keys=True) + "\n", encoding="utf-8")
+    return weights, meta_path
+
+
+def compare_with_shipped(name: str, meta: dict) -> str:
+    """A table of a newly trained full model's results against the shipped copy's (for
+    ``course pretrain NAME --force``); "" when nothing is shipped."""
+    try:
+        shipped = read_shipped_meta(name)
+    except PretrainedModelError:
+        return ""
+    rows = [("training seconds", shipped.get("training_seconds"), meta.get("training_seconds")),
+            ("hardware", shipped.get("hardware"), meta.get("hardware"))]
+    keys = list(dict.fromkeys([*shipped.get("results", {}), *meta.get("results", {})]))
+    rows += [(key, shipped.get("results", {}).get(key), meta.get("results", {}).get(key))
+             for key in keys]
+    width = max(len(r[0]) for r in rows)
+    lines = [f"{name}: your new model against the shipped one", f"{'':{width}s}  shipped  |  new"]
+    for key, old, new in rows:
+        lines.append(f"{key:{width}s}  {_shown(old)}  |  {_shown(new)}")
+    return "\n".join(lines)
+
+
 def run_cli(names: list[str], fast: bool, force: bool, list_only: bool) -> int:
-    """``course pretrain``: list models, or train the named ones. Returns an exit code."""
+    """``course pretrain``: list models, or get (``--force``: train) the named ones."""
     from course_lib.environment import quiet_tensorflow
 
     if names and not list_only:
         # Training: oneDNN's CPU kernels train about twice as fast (measured by
-        # benchmarks/pretrain_onednn.py); the notebooks keep them off for bit-stable outputs.
-        os.environ.setdefault("TF_ENABLE_ONEDNN_OPTS", "1")
+        # benchmarks/pretrain_onednn.py); fast mode and the tests keep them off.
+        os.environ.setdefault("TF_ENABLE_ONEDNN_OPTS", "0" if fast else "1")
     quiet_tensorflow()  # TensorFlow's start-up notices would bury the table
     if list_only or not names:
         if not REGISTRY:
@@ -385,7 +566,10 @@ def run_cli(names: list[str], fast: bool, force: bool, list_only: bool) -> int:
             states = [status(name, variant).split(":")[0] for variant in (False, True)]
             print(f"{name:16s} {states[0]:10s} {states[1]:10s} {description}")
         if not names:
-            print("\ntrain one with: course pretrain NAME [--fast] [--force]")
+            print("\nshipped: comes with the course (full mode); cached: in your cache; "
+                  "missing: trained when first needed.\n"
+                  "get one with: course pretrain NAME [--fast]; reproduce a shipped one from "
+                  "scratch: course pretrain NAME --force")
         return 0
     unknown = [n for n in names if n not in REGISTRY]
     if unknown:
@@ -393,5 +577,9 @@ def run_cli(names: list[str], fast: bool, force: bool, list_only: bool) -> int:
               f"{', '.join(sorted(REGISTRY)) or 'none'}", file=sys.stderr)
         return 2
     for name in names:
-        get_or_train(name, fast=fast, force=force, verbose=True)
+        _, meta = get_or_train(name, fast=fast, force=force, verbose=True)
+        if force and not fast:
+            table = compare_with_shipped(name, meta)
+            if table:
+                print(table)
     return 0
