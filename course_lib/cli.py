@@ -29,6 +29,8 @@ def _cmd_data(args: argparse.Namespace) -> int:
             info = data.describe(name)
             sample = "shipped" if info.get("sample") else "none"
             print(f"{name:15s} {info['source']:20s} {sample:17s} {info.get('path') or ''}")
+            for split, where in data.describe_splits(name).items():
+                print(f"  {split:13s} {where}")
         return 0
     if args.data_command == "path":
         print(data.path(args.name))

@@ -30,6 +30,7 @@ from course_lib.data.registry import DATASETS  # noqa: E402
 MNIST_COUNTS = {"train": 3000, "test": 1000}  # first N images, original order
 CIFAR_PER_CLASS = {"train": 200, "test": 50}  # first N files of each class folder (sorted names)
 IMDB_PER_CLASS = {"train": 500, "test": 250}  # N lowest review ids of each of neg/pos
+IMDB_UNSUP = {"train": 1000}  # the N lowest ids of train/unsup (IMDB's unlabelled reviews)
 ZIP_DATE = (1980, 1, 1, 0, 0, 0)
 
 
@@ -78,6 +79,8 @@ def main(source: Path, out: Path) -> None:
     out.mkdir(parents=True, exist_ok=True)
     for name in ("mnist", "cifar10", "imdb"):
         check_sha256(source / DATASETS[name].local.name, DATASETS[name].local.sha256)
+    unsup = next(f for f in DATASETS["imdb"].local_extra if "unsupervised" in f.splits)
+    check_sha256(source / unsup.name, unsup.sha256)
 
     with np.load(source / "mnist.npz") as f:
         write_npz(
@@ -103,6 +106,12 @@ def main(source: Path, out: Path) -> None:
             source / "imdb_reviews_subset.tar.gz",
             r"aclImdb/(train|test)/(neg|pos)/([0-9]+_[0-9]+)\.txt",
             IMDB_PER_CLASS,
+            lambda stem: int(stem.split("_")[0]),
+        )
+        + pick_members(
+            source / unsup.name,
+            r"aclImdb/(train)/(unsup)/([0-9]+_[0-9]+)\.txt",
+            IMDB_UNSUP,
             lambda stem: int(stem.split("_")[0]),
         ),
     )

@@ -36,7 +36,9 @@ from course_lib.environment import fast_mode
 
 __all__ = [
     "ChecksumError", "DatasetUnavailable", "cache_dir", "cache_writable",
-    "class_names", "datasets", "describe", "fetch", "load", "path", "provenance", "verify",
+    "class_names", "datasets", "describe", "describe_splits", "duplicate_mask", "fetch", "load",
+    "path",
+    "provenance", "verify",
 ]
 
 
@@ -51,6 +53,12 @@ def load(
     ``sample=None``: the shipped samples in fast mode, else the full data; ``True``/``False``
     force one. Raises ``ValueError`` for unknown names/splits, :class:`DatasetUnavailable`
     when no source works.
+
+    IMDB has tensorflow-datasets' three splits: "train" (25,000 labelled reviews; the local
+    copy's 10,000-review subset alone, with a one-line notice, when
+    ``imdb_train_rest.tar.gz`` is not beside it), "test" (the local subset's 10,000, or the
+    official 25,000 from a download or tfds) and "unsupervised" (50,000 unlabelled reviews,
+    ``y`` = -1; the shipped sample holds 1,000 of them).
     """
     dataset = registry.get(name)
     registry.check_split(dataset, split)
@@ -92,18 +100,60 @@ def path(name: str) -> Path:
 
 def provenance(name: str) -> list[dict]:
     """The files the full data of ``name`` is read from right now, with the sha256 each is
-    checked against: ``[{"file", "sha256", "source"}]`` ("local copy" or "cache"), or
-    ``[{"source": "tensorflow-datasets or download"}]`` when neither is on disk. For a model's
-    metadata: what it was trained on, to the byte. Reads no file (the loaders check them)."""
+    checked against: ``[{"file", "sha256", "source"}]`` ("local copy", with its extra files
+    when present, or "cache"), or ``[{"source": "tensorflow-datasets or download"}]`` when
+    neither is on disk. For a model's metadata: what it was trained on, to the byte. Reads no
+    file (the loaders check them)."""
     dataset = registry.get(name)
     local = sources.local_path(dataset)
     if local is not None and local.is_file():
-        return [{"file": dataset.local.name, "sha256": dataset.local.sha256,
-                 "source": "local copy"}]
+        extras = {f.name: f for split in dataset.splits
+                  for f, _ in sources.local_extra_paths(dataset, split)}
+        return [{"file": f.name, "sha256": f.sha256, "source": "local copy"}
+                for f in [dataset.local, *extras.values()]]
     downloads = sources.download_paths(dataset)
     if all(p.is_file() for p in downloads):
         return [{"file": f.name, "sha256": f.sha256, "source": "cache"} for f in dataset.remote]
     return [{"source": "tensorflow-datasets or download"}]
+
+
+def duplicate_mask(texts, among) -> np.ndarray:
+    """Which of ``texts`` (1-D, str) also occur in ``among`` once surrounding whitespace is
+    stripped: a bool mask ``(len(texts),)``. IMDB has such cross-split duplicates (its
+    unlabelled and training reviews repeat some test reviews word for word); drop them from
+    anything trained or pre-trained on before evaluating on ``among``. Compared by the sha256
+    of the UTF-8 text, so large corpora cost little memory."""
+    import hashlib
+
+    def key(text) -> bytes:
+        if not isinstance(text, str):
+            raise TypeError(f"texts must be str, got {type(text).__name__}")
+        return hashlib.sha256(text.strip().encode("utf-8")).digest()
+
+    seen = {key(t) for t in np.asarray(among, dtype=object).ravel()}
+    return np.array([key(t) in seen for t in np.asarray(texts, dtype=object).ravel()], dtype=bool)
+
+
+def describe_splits(name: str) -> dict[str, str]:
+    """For a dataset whose local copy comes in several files (IMDB): split -> the local files it
+    is read from, or why it is partial or not local. Empty for the other datasets."""
+    dataset = registry.get(name)
+    if not dataset.local_extra or sources.local_path(dataset) is None:
+        return {}
+    out = {}
+    for split in dataset.splits:
+        present = [f.name for f, _ in sources.local_extra_paths(dataset, split)]
+        wanted = [f.name for f in dataset.local_extra if split in f.splits]
+        main = [dataset.local.name] if sources._serves(dataset, split) else []
+        main = main if main and sources.local_path(dataset).is_file() else []
+        files = main + present
+        missing = [n for n in wanted if n not in present]
+        if not files:
+            out[split] = f"not in the local copy (needs {', '.join(missing)})"
+        else:
+            out[split] = "local copy: " + " + ".join(files) + (
+                f" (partial: without {', '.join(missing)})" if missing else "")
+    return out
 
 
 def _size(target: Path) -> int:
@@ -174,6 +224,11 @@ def verify(name: str | None = None) -> list[dict]:
         local = sources.local_path(dataset)
         if local is not None and local.is_file():
             results.append(_check(dataset.name, "local copy", local, dataset.local.sha256))
+        if local is not None:
+            for extra in dataset.local_extra:
+                if (local.parent / extra.name).is_file():
+                    results.append(_check(dataset.name, "local copy", local.parent / extra.name,
+                                          extra.sha256))
         for file, cached in zip(dataset.remote, sources.download_paths(dataset), strict=True):
             if cached.is_file():
                 results.append(_check(dataset.name, "cache", cached, file.sha256))

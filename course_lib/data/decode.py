@@ -21,8 +21,8 @@ import numpy as np
 from course_lib.data.registry import CIFAR_CLASSES
 
 SHUFFLE_SEED = 0
-DECODE_VERSION = 2  # part of the decoded-array cache key: bump when any decoder's output changes
-SPLITS = ("train", "test")
+DECODE_VERSION = 3  # part of the decoded-array cache key: bump when any decoder's output changes
+SPLITS = ("train", "test", "unsupervised")  # a split's index seeds its fixed shuffle
 Arrays = dict[str, np.ndarray]
 
 
@@ -34,15 +34,16 @@ def _fixed_shuffle(x: np.ndarray, y: np.ndarray, split: str) -> tuple[np.ndarray
 def _result(parts: dict[str, tuple[np.ndarray, np.ndarray]]) -> Arrays:
     out: Arrays = {}
     for split in SPLITS:
-        x, y = parts[split]
-        out[f"x_{split}"], out[f"y_{split}"] = x, np.asarray(y, dtype=np.int64)
+        if split in parts:
+            x, y = parts[split]
+            out[f"x_{split}"], out[f"y_{split}"] = x, np.asarray(y, dtype=np.int64)
     return out
 
 
 def decode_npz(paths: list[Path]) -> Arrays:
     """``mnist.npz`` (keras.datasets layout): uint8 ``x_train``/``x_test``, labels ``y_*``."""
     with np.load(paths[0], allow_pickle=False) as f:
-        return _result({s: (f[f"x_{s}"], f[f"y_{s}"]) for s in SPLITS})
+        return _result({s: (f[f"x_{s}"], f[f"y_{s}"]) for s in ("train", "test")})
 
 
 def _read_idx(path: Path) -> np.ndarray:
@@ -77,23 +78,29 @@ def decode_cifar_bin(paths: list[Path]) -> Arrays:
 
 
 def _folder_archive(
-    path: Path, member_re: str, label_of: Callable[[str], int], read: Callable[[bytes], object]
+    paths: list[Path], member_re: str, label_of: Callable[[str], int],
+    read: Callable[[bytes], object], split_of: Callable[[str, str], str] = lambda s, f: s,
 ) -> dict[str, list[tuple[tuple, object, int]]]:
-    """Items ``(sort key, decoded value, label)`` per split for members matching ``member_re``.
+    """Items ``(sort key, decoded value, label)`` per split for the members of every archive in
+    ``paths`` that match ``member_re``.
 
-    ``member_re`` captures (split, class folder, file stem); other members are skipped.
+    ``member_re`` captures (split folder, class folder, file stem); other members are skipped.
+    ``split_of(split folder, class folder)`` names the split (e.g. IMDB's ``train/unsup``
+    folder is the "unsupervised" split). "train" and "test" are always present.
     """
     items: dict[str, list[tuple[tuple, object, int]]] = {"train": [], "test": []}
     pattern = re.compile(member_re)
-    with tarfile.open(path, "r:gz") as tar:
-        for member in tar:
-            match = pattern.fullmatch(member.name)
-            if not member.isfile() or not match:
-                continue
-            split, folder, stem = match.groups()
-            label = label_of(folder)
-            value = read(tar.extractfile(member).read())
-            items[split].append(((label, stem), value, label))
+    for path in paths:
+        with tarfile.open(path, "r:gz") as tar:
+            for member in tar:
+                match = pattern.fullmatch(member.name)
+                if not member.isfile() or not match:
+                    continue
+                split_folder, folder, stem = match.groups()
+                label = label_of(folder)
+                value = read(tar.extractfile(member).read())
+                items.setdefault(split_of(split_folder, folder), []).append(
+                    ((label, stem), value, label))
     return items
 
 
@@ -107,7 +114,7 @@ def _jpeg_to_array(data: bytes) -> np.ndarray:
 def decode_jpeg_tar(paths: list[Path]) -> Arrays:
     """CIFAR-10 JPEG archive: members ``[prefix/]{train,test}/<class>/<name>.jpg``."""
     items = _folder_archive(
-        paths[0], r"(?:.*/)?(train|test)/([a-z]+)/([^/]+)\.jpg", CIFAR_CLASSES.index, _jpeg_to_array
+        paths, r"(?:.*/)?(train|test)/([a-z]+)/([^/]+)\.jpg", CIFAR_CLASSES.index, _jpeg_to_array
     )
     parts = {}
     for split, rows in items.items():
@@ -123,12 +130,15 @@ def _review_key(stem: str) -> tuple[int, str]:
 
 
 def decode_acl_tar(paths: list[Path]) -> Arrays:
-    """IMDB archive: members ``aclImdb/{train,test}/{neg,pos}/<id>_<rating>.txt`` (UTF-8)."""
+    """IMDB archives: members ``aclImdb/{train,test}/{neg,pos}/<id>_<rating>.txt`` (UTF-8) and
+    ``aclImdb/train/unsup/<id>_0.txt``, the "unsupervised" split (label -1, as tfds gives it).
+    Several archives (the subset and the rest of the training reviews) are read as one."""
     items = _folder_archive(
-        paths[0],
-        r"aclImdb/(train|test)/(neg|pos)/([0-9]+_[0-9]+)\.txt",
-        ("neg", "pos").index,
+        paths,
+        r"aclImdb/(train|test)/(neg|pos|unsup)/([0-9]+_[0-9]+)\.txt",
+        lambda folder: -1 if folder == "unsup" else ("neg", "pos").index(folder),
         lambda data: data.decode("utf-8"),
+        lambda split, folder: "unsupervised" if folder == "unsup" else split,
     )
     parts = {}
     for split, rows in items.items():

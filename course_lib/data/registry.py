@@ -27,11 +27,13 @@ FASHION_CLASSES = (
 
 @dataclass(frozen=True)
 class DataFile:
-    """One file: its name, its sha256 and (for remote files) its default download URL."""
+    """One file: its name, its sha256, (for remote files) its default download URL, and (for
+    a local copy's extra files) the splits it holds."""
 
     name: str
     sha256: str
     url: str = ""
+    splits: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -44,6 +46,9 @@ class Dataset:
     remote_format: str
     local: DataFile | None = None
     local_format: str = ""
+    # Optional further local files in the same format that add to (or provide) some splits,
+    # e.g. IMDB's other 15,000 training reviews and its 50,000 unlabelled ones.
+    local_extra: tuple[DataFile, ...] = ()
     sample: DataFile | None = None
     sample_format: str = ""
     tfds_name: str = ""
@@ -120,6 +125,14 @@ DATASETS: dict[str, Dataset] = {
             "780c7abece79d98da6295002e48fb91040efcded4a5867dd37fc65f2c804e35b",
         ),
         local_format="acl_tar",
+        local_extra=(
+            DataFile("imdb_train_rest.tar.gz",
+                     "52e768e0ec14df30c3c278675bc3f892ee34766e53f262daf3cfd0564552acad",
+                     splits=("train",)),
+            DataFile("imdb_unsup.tar.gz",
+                     "445925636fe5695e1e002899b474b874cb9d393eaf16fdd404bc447d0248414d",
+                     splits=("unsupervised",)),
+        ),
         remote=(
             DataFile(
                 "aclImdb_v1.tar.gz",
@@ -130,10 +143,13 @@ DATASETS: dict[str, Dataset] = {
         remote_format="acl_tar",
         sample=DataFile(
             "imdb_sample.tar.gz",
-            "95c8e6b67f490b2728b77b4998647925924205cf8786d8d350d73ba8ede3cdfa",
+            "2612d05d72055c95d8bea789552623b8985eda5e610a94500032097be6617fbe",
         ),
         sample_format="acl_tar",
         tfds_name="imdb_reviews",
+        # tensorflow-datasets' split names; "unsupervised": IMDB's 50,000 unlabelled reviews
+        # (label -1), the split the dataset provides for unsupervised learning.
+        splits=("train", "test", "unsupervised"),
     ),
 }
 

@@ -23,13 +23,43 @@ from course_lib.data import tfds_source
 from course_lib.data.decode import DECODE_VERSION, SLOW_FORMATS, Arrays, decode
 from course_lib.data.errors import ChecksumError, DatasetUnavailable
 from course_lib.data.files import atomic_write, cache_dir, cache_writable, check_sha256
-from course_lib.data.registry import Dataset
+from course_lib.data.registry import DataFile, Dataset
 
 
 def local_path(dataset: Dataset) -> Path | None:
     """``$COURSE_DATA_DIR/<local file>``, or None when the variable or the format is missing."""
     folder = os.environ.get("COURSE_DATA_DIR", "").strip()
     return Path(folder).expanduser() / dataset.local.name if folder and dataset.local else None
+
+
+def local_extra_paths(dataset: Dataset, split: str) -> list[tuple[DataFile, Path]]:
+    """The local copy's extra files that hold ``split`` and are in ``$COURSE_DATA_DIR``."""
+    folder = os.environ.get("COURSE_DATA_DIR", "").strip()
+    if not folder:
+        return []
+    found = [(f, Path(folder).expanduser() / f.name) for f in dataset.local_extra
+             if split in f.splits]
+    return [(f, p) for f, p in found if p.is_file()]
+
+
+def _serves(dataset: Dataset, split: str) -> bool:
+    """Whether the main local file holds ``split`` (IMDB's subset has no "unsupervised")."""
+    return not any(split in f.splits and not (set(f.splits) & {"train", "test"})
+                   for f in dataset.local_extra)
+
+
+_NOTICES_SHOWN: set[str] = set()
+
+
+def _notice_partial(dataset: Dataset, split: str) -> None:
+    """One line, once per process, when an extra file that would complete ``split`` is absent."""
+    missing = [f for f in dataset.local_extra if split in f.splits and _serves(dataset, split)
+               and not any(f is g for g, _ in local_extra_paths(dataset, split))]
+    key = f"{dataset.name}/{split}"
+    if missing and key not in _NOTICES_SHOWN:
+        _NOTICES_SHOWN.add(key)
+        print(f"note: {dataset.name} {split!r} comes from {dataset.local.name} alone; add "
+              f"{', '.join(f.name for f in missing)} to COURSE_DATA_DIR for the complete split.")
 
 
 def download_paths(dataset: Dataset) -> list[Path]:
@@ -39,6 +69,15 @@ def download_paths(dataset: Dataset) -> list[Path]:
 
 def _decoded_path(dataset: Dataset, sha256: str) -> Path:
     return cache_dir() / "decoded" / f"{dataset.name}-{sha256[:16]}-v{DECODE_VERSION}.npz"
+
+
+def _combined_sha256(files: list[DataFile]) -> str:
+    """The cache key of several files decoded together (one file: its own sha256)."""
+    if len(files) == 1:
+        return files[0].sha256
+    import hashlib
+
+    return hashlib.sha256("+".join(f.sha256 for f in files).encode()).hexdigest()
 
 
 def _save_arrays(path: Path, arrays: Arrays) -> None:
@@ -76,6 +115,9 @@ def _from_files(
     cached = _decoded_path(dataset, sha256)
     if not cached.is_file():
         arrays = decode(fmt, paths)
+        if f"y_{split}" not in arrays:
+            raise DatasetUnavailable(f"{', '.join(p.name for p in paths)} holds no {split!r} split "
+                                     f"of {dataset.name!r}")
         try:
             _save_arrays(cached, arrays)
         except OSError:  # read-only or full cache: the data are still good, just not cached
@@ -89,6 +131,9 @@ def fix_hint(dataset: Dataset) -> str:
     if dataset.local:
         lines.append(f"set COURSE_DATA_DIR to a folder holding {dataset.local.name} "
                      f"(sha256 {dataset.local.sha256})")
+    for extra in dataset.local_extra:
+        lines.append(f"for its {'/'.join(extra.splits)} split: {extra.name} in the same folder "
+                     f"(sha256 {extra.sha256})")
     lines.append(f"connect to the internet and run `course data fetch {dataset.name}`")
     if dataset.tfds_name:
         lines.append(f"prepare it with tensorflow-datasets (tfds.load({dataset.tfds_name!r})) "
@@ -97,6 +142,28 @@ def fix_hint(dataset: Dataset) -> str:
         lines.append(f"use the shipped samples: load({dataset.name!r}, sample=True) "
                      "or fast mode (COURSE_FAST=1)")
     return "\n".join(f"  - {line}" for line in lines)
+
+
+def try_local_split(dataset: Dataset, split: str,
+                    tried: list[str]) -> list[tuple[DataFile, Path]] | None:
+    """The verified local files that make up ``split``: the main local copy (when it holds the
+    split) and the extra files present for it; None with the reason in ``tried``."""
+    files = []
+    if _serves(dataset, split):
+        path = try_local(dataset, tried)
+        if path is None:
+            return None
+        files.append((dataset.local, path))
+    extras = local_extra_paths(dataset, split)
+    if not files and not extras:
+        names = ", ".join(f.name for f in dataset.local_extra if split in f.splits)
+        tried.append(f"local copy: COURSE_DATA_DIR holds no {names} (the {split!r} split)"
+                     if os.environ.get("COURSE_DATA_DIR", "").strip()
+                     else "local copy: COURSE_DATA_DIR is not set")
+        return None
+    for file, path in extras:
+        check_sha256(path, file.sha256, "Replace the file with a good copy.")
+    return files + extras
 
 
 def try_local(dataset: Dataset, tried: list[str]) -> Path | None:
@@ -166,9 +233,12 @@ def try_tfds(dataset: Dataset, split: str, tried: list[str]):
 def load_full(dataset: Dataset, split: str) -> tuple[np.ndarray, np.ndarray]:
     """``(x, y)`` of the full ``split``; :class:`DatasetUnavailable` listing every source tried."""
     tried: list[str] = []
-    path = try_local(dataset, tried)
-    if path is not None:
-        return _from_files(dataset, dataset.local_format, [path], dataset.local.sha256, split)
+    local = try_local_split(dataset, split, tried)
+    if local is not None:
+        _notice_partial(dataset, split)
+        files = [f for f, _ in local]
+        return _from_files(dataset, dataset.local_format, [p for _, p in local],
+                           _combined_sha256(files), split)
     paths = try_cache(dataset, tried) or try_download(dataset, tried)
     if paths is not None:
         return _from_files(dataset, dataset.remote_format, paths, dataset.remote[0].sha256, split)

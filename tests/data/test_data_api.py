@@ -47,3 +47,18 @@ def test_cache_not_writable(tmp_path, monkeypatch):
     blocker.write_text("x")
     monkeypatch.setenv("COURSE_CACHE", str(blocker / "cache"))
     assert not data.cache_writable()
+
+
+def test_duplicate_mask_compares_stripped_texts():
+    import numpy as np
+
+    from course_lib import data
+
+    mask = data.duplicate_mask(["a good film ", "bad", "Good film", "\na good film"],
+                               ["a good film", "other"])
+    assert mask.dtype == bool and mask.tolist() == [True, False, False, True]
+    assert data.duplicate_mask(np.array([], dtype=object), ["x"]).shape == (0,)
+    import pytest
+
+    with pytest.raises(TypeError, match="texts must be str"):
+        data.duplicate_mask([b"bytes"], ["x"])

@@ -123,7 +123,7 @@ def test_cifar10_binary_archive(origin, no_local, monkeypatch):
     assert data.load("cifar10", "test", sample=False)[0].shape == (2, 32, 32, 3)
 
 
-def test_imdb_full_archive_reads_only_labelled_reviews(origin, no_local, monkeypatch):
+def test_imdb_full_archive_reads_labelled_and_unlabelled_reviews(origin, no_local, monkeypatch):
     members = {
         "aclImdb/train/pos/0_9.txt": b"Great <br />film.",
         "aclImdb/train/neg/0_2.txt": "Dull, caf\u00e9-grade.".encode(),
@@ -142,3 +142,6 @@ def test_imdb_full_archive_reads_only_labelled_reviews(origin, no_local, monkeyp
             "Dull, caf\u00e9-grade.": 0,
         }
     assert len(cache_files(data.cache_dir() / "decoded")) == 1
+    x, y = data.load("imdb", "unsupervised", sample=False)   # train/unsup, as tfds names it
+    assert x.tolist() == ["unlabelled"] and y.tolist() == [-1]
+    assert data.load("imdb", "test", sample=False)[0].shape == (2,)

@@ -37,6 +37,18 @@ def test_sample_shapes_dtypes_labels(name, split):
         assert len(set(y[: 4 * classes].tolist())) > 1
 
 
+def test_imdb_sample_has_unlabelled_reviews():
+    x, y = data.load("imdb", "unsupervised", sample=True)
+    assert x.shape == (1000,) and x.dtype == object and set(y.tolist()) == {-1}
+    train, _ = data.load("imdb", "train", sample=True)
+    assert not set(x) & set(train)
+
+
+def test_a_split_the_sample_lacks_is_a_clear_error():
+    with pytest.raises(ValueError, match="unknown split='unsupervised' for 'cifar10'"):
+        data.load("cifar10", "unsupervised", sample=True)
+
+
 def test_mnist_sample_is_the_first_images():
     _, y_train = data.load("mnist", "train", sample=True)
     _, y_test = data.load("mnist", "test", sample=True)

@@ -48,12 +48,45 @@ def test_cifar10(full, monkeypatch):
     assert y[:10].tolist() == [1, 1, 6, 4, 6, 3, 4, 5, 0, 9]
 
 
-def test_imdb(full):
+def test_imdb_complete_training_split_and_unlabelled_reviews(full, capsys):
     x, y = data.load("imdb", "train", sample=False)
-    assert x.shape == (10000,) and x.dtype == object and np.bincount(y).tolist() == [5000, 5000]
-    assert x[0].startswith("This early Pia Zadora vehicle")
-    x, y = data.load("imdb", "test", sample=False)
-    assert x.shape == (10000,) and np.bincount(y).tolist() == [5000, 5000]
+    assert x.shape == (25000,) and x.dtype == object and np.bincount(y).tolist() == [12500, 12500]
+    assert "note:" not in capsys.readouterr().out       # complete: no notice
+    test_x, test_y = data.load("imdb", "test", sample=False)
+    assert test_x.shape == (10000,) and np.bincount(test_y).tolist() == [5000, 5000]
+    assert test_x[0].startswith("This is about one of the worst movies")
+    x_u, y_u = data.load("imdb", "unsupervised", sample=False)
+    assert x_u.shape == (50000,) and set(y_u.tolist()) == {-1}
+    # IMDB's cross-split duplicates, as the data README counts them (stripped texts equal).
+    assert data.duplicate_mask(x_u, test_x).sum() == 99
+    assert data.duplicate_mask(x, test_x).sum() == 44 + 10
+    splits = data.describe_splits("imdb")
+    assert splits["train"] == "local copy: imdb_reviews_subset.tar.gz + imdb_train_rest.tar.gz"
+    assert splits["unsupervised"] == "local copy: imdb_unsup.tar.gz"
+    assert [p["file"] for p in data.provenance("imdb")] == [
+        "imdb_reviews_subset.tar.gz", "imdb_train_rest.tar.gz", "imdb_unsup.tar.gz"]
+
+
+def test_imdb_subset_alone_gives_10000_training_reviews_with_a_notice(shared_data, tmp_path,
+                                                                      monkeypatch, capsys):
+    from course_lib.data import sources
+
+    only = tmp_path / "only_subset"
+    only.mkdir()
+    (only / "imdb_reviews_subset.tar.gz").symlink_to(shared_data / "imdb_reviews_subset.tar.gz")
+    monkeypatch.setenv("COURSE_DATA_DIR", str(only))
+    monkeypatch.setenv("COURSE_DATA_ORIGIN", "http://127.0.0.1:9/")
+    monkeypatch.setattr(sources, "_NOTICES_SHOWN", set())
+    x, y = data.load("imdb", "train", sample=False)
+    assert x.shape == (10000,) and x[0].startswith("This early Pia Zadora vehicle")
+    out = capsys.readouterr().out
+    assert out.count("\n") == 1 and "add imdb_train_rest.tar.gz to COURSE_DATA_DIR" in out
+    data.load("imdb", "train", sample=False)
+    assert capsys.readouterr().out == ""                      # once per process
+    with pytest.raises(data.DatasetUnavailable, match="(?s)holds no imdb_unsup.tar.gz.*"
+                                                      "imdb_unsup.tar.gz in the same folder"):
+        data.load("imdb", "unsupervised", sample=False)
+    assert "partial: without imdb_train_rest.tar.gz" in data.describe_splits("imdb")["train"]
 
 
 def test_verify_and_describe(full):
@@ -61,6 +94,8 @@ def test_verify_and_describe(full):
     assert {r["kind"] for r in results} == {"local copy", "sample"} and all(
         r["ok"] for r in results
     )
+    assert {"imdb_train_rest.tar.gz", "imdb_unsup.tar.gz"} <= {Path(r["path"]).name
+                                                                for r in results}
     info = data.describe("cifar10")
     assert info["source"] == "local copy" and info["size"] == 19_214_849
 

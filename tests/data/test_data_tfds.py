@@ -17,6 +17,12 @@ def test_tensorflow_datasets_imports_with_its_undeclared_dependency():
     assert callable(tfds.load) and callable(tfds.as_numpy)
 
 
+def test_imdb_unsupervised_split_through_tfds_under_mock_data():
+    with tfds.testing.mock_data(num_examples=5):
+        x, y = tfds_source.load_tfds(registry.DATASETS["imdb"], "unsupervised")
+    assert x.shape == (5,) and x.dtype == object and y.dtype == np.int64
+
+
 @pytest.mark.parametrize("name", ["fashion_mnist", "imdb"])
 def test_load_tfds_layout_under_mock_data(name):
     with tfds.testing.mock_data(num_examples=6):
