@@ -31,6 +31,7 @@ from pathlib import Path
 
 import numpy as np
 
+from course_lib.imdb_splits import VALIDATION_SEED
 from course_lib.nn import checks
 
 SPECIAL_TOKENS = ("[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]")
@@ -457,17 +458,21 @@ def adamw(peak_lr: float, total_steps: int, warmup_fraction: float = 0.1,
 
 # -- pre-training ---------------------------------------------------------------------------
 def pretraining_recipe(fast: bool) -> dict:
-    """The recipe of ``imdb_mlm`` (fast: the shipped 1000-review sample, a tiny model).
+    """The recipe of ``imdb_mlm`` (fast: the shipped sample, a tiny model).
 
-    Full mode: 10 passes over the 23,712 windows of 127 tokens of the 10,000 training reviews
-    (2.68 M tokens each), without dropout (``pretrain_dropout``; fine-tuning uses ``dropout``):
-    the loss stays near the unigram level for about five passes, then falls as the encoder
-    learns to use the context. With oneDNN on (as ``course pretrain imdb_mlm``), training took
-    1586 s at 17,030 tokens/s (final loss 4.353) on a 2-core AMD EPYC machine, and 2282 s at
-    11,791 tokens/s on a slower host of the same kind; CPUs differ: measure with
-    ``benchmarks/pretrain_onednn.py``."""
+    Data: chapter 09's pre-training corpus (``course_lib.imdb_splits``): IMDB's training
+    reviews except the chapter's 1,000 validation reviews, plus its 50,000 unlabelled reviews,
+    without the reviews whose text is also a test review (73,847 reviews, about 20 M tokens);
+    never a validation or test review. Every window of 127 tokens of each review is read
+    (:meth:`Vocabulary.encode_windows`), 5 passes, no dropout while pre-training
+    (``pretrain_dropout``; fine-tuning uses ``dropout``). After each pass the masked-token loss
+    is measured on the validation reviews, text the model never trained on. The vocabulary is
+    counted on the same corpus and stored with the model's results."""
     recipe = {
-        "data": "imdb train reviews only (never the test reviews)",
+        "data": "imdb: the training reviews except chapter 09's 1,000 validation reviews, plus "
+                "the 50,000 unlabelled reviews, without reviews whose text is also a test "
+                "review; never a validation or test review",
+        "validation": {"per_class": 50 if fast else 500, "seed": VALIDATION_SEED},
         "sample": bool(fast),
         "vocab_size": 2000 if fast else 10000,
         "max_len": 48 if fast else 128,
@@ -482,7 +487,7 @@ def pretraining_recipe(fast: bool) -> dict:
                    "it has at least min_window tokens",
         "min_window": 8 if fast else 32,
         "output_layer": "tied to the token embedding",
-        "epochs": 2 if fast else 10,
+        "epochs": 2 if fast else 5,
         "batch_size": 32,
         "peak_lr": 3e-3 if fast else 1e-3,
         "seed": 0,
@@ -491,24 +496,36 @@ def pretraining_recipe(fast: bool) -> dict:
     return recipe
 
 
-def training_reviews(recipe: dict) -> np.ndarray:
-    """The IMDB **training** reviews a recipe pre-trains on (the test reviews are never read)."""
-    from course_lib import data
+def recipe_splits(recipe: dict):
+    """Chapter 09's splits (``course_lib.imdb_splits``) as a pre-training recipe names them."""
+    from course_lib.imdb_splits import imdb_splits
 
-    texts, _ = data.load("imdb", "train", sample=recipe["sample"])
-    return texts
+    return imdb_splits(sample=recipe["sample"], seed=recipe["validation"]["seed"],
+                       validation_per_class=recipe["validation"]["per_class"])
+
+
+def training_reviews(recipe: dict) -> np.ndarray:
+    """The reviews a recipe pre-trains on: chapter 09's pre-training corpus (never a
+    validation or test review)."""
+    return recipe_splits(recipe).pretraining_texts()
 
 
 def vocabulary_for(recipe: dict) -> Vocabulary:
-    """The vocabulary of a recipe, rebuilt from its training reviews (deterministic)."""
+    """The vocabulary of a recipe, counted on its pre-training corpus (deterministic)."""
     return Vocabulary.build(training_reviews(recipe), recipe["vocab_size"])
 
 
 def _train_mlm(model, recipe: dict, verbose: bool) -> dict:
     keras = _keras()
-    texts = training_reviews(recipe)
+    splits = recipe_splits(recipe)
+    texts = splits.pretraining_texts()
     vocabulary = Vocabulary.build(texts, recipe["vocab_size"])
     ids = vocabulary.encode_windows(texts, recipe["max_len"], recipe["min_window"])
+    # Held-out text: the validation reviews (never pre-trained on), one fixed mask.
+    held_ids = vocabulary.encode_windows(splits.validation_texts, recipe["max_len"],
+                                         recipe["min_window"])
+    held = pretraining_batch(held_ids, np.random.default_rng(recipe["seed"] + 1),
+                             recipe["vocab_size"], recipe["mask_rate"], recipe["max_pred"])
     keras.utils.set_random_seed(recipe["seed"])
     rng = np.random.default_rng(recipe["seed"])
     steps = math.ceil(len(ids) / recipe["batch_size"]) * recipe["epochs"]
@@ -516,7 +533,11 @@ def _train_mlm(model, recipe: dict, verbose: bool) -> dict:
                   loss=keras.losses.SparseCategoricalCrossentropy(
                       from_logits=True, reduction="mean_with_sample_weight"))
     tokens = int((ids != PAD).sum())
-    losses, seconds = [], 0.0
+    if verbose:
+        print(f"  corpus: {len(texts):,} reviews, {len(ids):,} windows, {tokens:,} tokens per "
+              f"pass; held out: {len(held_ids):,} windows of the {len(splits.validation_texts):,}"
+              " validation reviews", flush=True)
+    losses, held_losses, seconds = [], [], 0.0
     for epoch in range(recipe["epochs"]):
         # A fresh mask every epoch (dynamic masking), drawn with NumPy: no tf.data needed.
         x, y, w = pretraining_batch(ids, rng, recipe["vocab_size"], recipe["mask_rate"],
@@ -527,12 +548,17 @@ def _train_mlm(model, recipe: dict, verbose: bool) -> dict:
                             batch_size=recipe["batch_size"], epochs=1, verbose=0, shuffle=False)
         seconds += time.perf_counter() - start
         losses.append(float(history.history["loss"][-1]))
+        held_losses.append(float(model.evaluate(held[0], held[1], sample_weight=held[2],
+                                                batch_size=256, verbose=0)))
         if verbose:
-            print(f"  epoch {epoch + 1}/{recipe['epochs']}: masked-token loss {losses[-1]:.3f}, "
-                  f"{tokens * (epoch + 1) / seconds:,.0f} tokens/s", flush=True)
-    return {"loss_history": losses, "tokens_per_second": round(tokens * len(losses) / seconds),
+            print(f"  pass {epoch + 1}/{recipe['epochs']}: masked-token loss {losses[-1]:.3f} "
+                  f"(held-out {held_losses[-1]:.3f}), {tokens * (epoch + 1) / seconds:,.0f} "
+                  f"tokens/s", flush=True)
+    return {"loss_history": losses, "held_out_loss_history": held_losses,
+            "tokens_per_second": round(tokens * len(losses) / seconds),
             "tokens_per_epoch": tokens, "reviews": len(texts), "windows": len(ids),
-            "vocabulary_sha256": vocabulary.sha256()}
+            "held_out_windows": len(held_ids), "dropped_duplicates": splits.dropped,
+            "vocabulary_sha256": vocabulary.sha256(), "vocabulary": vocabulary.tokens}
 
 
 def mlm_spec():
@@ -541,23 +567,28 @@ def mlm_spec():
 
     return PretrainSpec(
         name="imdb_mlm",
-        description="BERT-style encoder, masked-token pre-training on the IMDB training reviews",
+        description="BERT-style encoder, masked-token pre-training on IMDB's training (minus "
+                    "chapter 09's validation) and unlabelled reviews",
         recipe=pretraining_recipe, build=build_pretraining_model, train=_train_mlm,
         data=("imdb",))
 
 
 def pretrained_encoder(fast: bool | None = None, verbose: bool = True):
-    """``(masked_lm_model, vocabulary, meta)`` from the course's cache (trained once when
-    missing, corrupt or stale). The vocabulary is rebuilt from the same reviews and checked
-    against the fingerprint stored at training time."""
+    """``(masked_lm_model, vocabulary, meta)``: the course's ``imdb_mlm`` (the cache, the
+    shipped copy, or trained once). The vocabulary is the token list stored with the model,
+    checked against its fingerprint."""
     from course_lib import pretrained
 
     model, meta = pretrained.get_or_train("imdb_mlm", fast=fast, verbose=verbose)
-    vocabulary = vocabulary_for(meta["recipe"])
-    if vocabulary.sha256() != meta["results"]["vocabulary_sha256"]:
-        raise pretrained.StaleModelError(
-            "the cached imdb_mlm model was trained with another vocabulary (the training "
-            "reviews changed?); run `course pretrain imdb_mlm --force`")
+    tokens = meta["results"].get("vocabulary")
+    try:
+        vocabulary = Vocabulary(tokens)
+    except (TypeError, ValueError):
+        vocabulary = None
+    if vocabulary is None or vocabulary.sha256() != meta["results"]["vocabulary_sha256"]:
+        raise pretrained.CorruptModelError(
+            "the imdb_mlm model's stored vocabulary is missing or does not match its "
+            "fingerprint; run `course pretrain imdb_mlm --force`")
     return model, vocabulary, meta
 
 

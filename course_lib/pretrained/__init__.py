@@ -333,7 +333,10 @@ def describe(meta: dict) -> str:
 
 
 def _shown(value) -> str:
-    """A result for the one-line summary: floats (also in lists) to four significant digits."""
+    """A result for the one-line summary: floats (also in lists) to four significant digits,
+    long lists by their length."""
+    if isinstance(value, list | tuple) and len(value) > 12:
+        return f"<{len(value)} items>"
     if isinstance(value, float):
         return f"{value:.4g}"
     if isinstance(value, list | tuple) and value and all(isinstance(v, float) for v in value):

@@ -225,11 +225,11 @@ def cache(tmp_path, monkeypatch):
     return tmp_path / "cache"
 
 
-def test_imdb_mlm_is_registered_and_trains_on_training_reviews_only(cache, monkeypatch):
+def test_imdb_mlm_is_registered_and_never_trains_on_validation_or_test_text(cache, monkeypatch):
     assert pretrained.REGISTRY["imdb_mlm"] == "course_lib.language:mlm_spec"
-    seen = []
     small = {**language.pretraining_recipe(True), "vocab_size": 60, "max_len": 16, "dim": 8,
-             "num_heads": 2, "ff_dim": 16, "epochs": 2, "batch_size": 16}
+             "num_heads": 2, "ff_dim": 16, "epochs": 2, "batch_size": 16,
+             "validation": {"per_class": 5, "seed": 0}}
     small["max_pred"] = language.max_predictions(16, 0.15)
 
     from course_lib import data
@@ -237,16 +237,29 @@ def test_imdb_mlm_is_registered_and_trains_on_training_reviews_only(cache, monke
     real_load = data.load
 
     def load(name, split="train", **kwargs):
-        seen.append(split)
         x, y = real_load(name, split, **kwargs)
-        return x[:64], y[:64]
+        return x[:80], y[:80]
+
+    windows_of = []
+    real_windows = language.Vocabulary.encode_windows
+
+    def encode_windows(self, texts, *args, **kwargs):
+        windows_of.append(list(texts))
+        return real_windows(self, texts, *args, **kwargs)
 
     monkeypatch.setattr(data, "load", load)
+    monkeypatch.setattr(language.Vocabulary, "encode_windows", encode_windows)
     monkeypatch.setattr(language, "pretraining_recipe", lambda fast: small)
     model, vocab, meta = language.pretrained_encoder(fast=True, verbose=False)
-    assert set(seen) == {"train"}  # the test reviews are never read
+    splits = language.recipe_splits(small)
+    trained, held_out = windows_of[0], windows_of[1]
+    assert len(trained) == len(splits.pool_texts) + len(splits.unlabelled_texts)
+    assert not set(trained) & set(splits.test_texts)              # never a test review
+    assert not set(trained) & set(splits.validation_texts)        # nor a validation review
+    assert held_out == list(splits.validation_texts)              # the held-out loss reads them
     results = meta["results"]
-    assert len(results["loss_history"]) == 2 and results["tokens_per_second"] > 0
+    assert len(results["loss_history"]) == len(results["held_out_loss_history"]) == 2
+    assert results["tokens_per_second"] > 0 and results["vocabulary"] == vocab.tokens
     assert results["vocabulary_sha256"] == vocab.sha256() and len(vocab) == 60
     guesses = language.fill_masks(model, vocab, "the movie and the cast", 16, positions=[1])
     assert guesses[0][0] == "the" and len(guesses[0][1]) == 3
