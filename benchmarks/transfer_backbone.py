@@ -11,7 +11,7 @@ Prints ``name: value`` lines:
   ``ratio backbone/resnet`` = how much faster the chapter's network trains.
 * Feature extraction with a frozen backbone, the head trained for ``--epochs`` epochs two ways:
   ``fit`` on the images (the frozen backbone runs forward every epoch) and once-extracted
-  features with ``transfer.train_head``; ``ratio fit/cached`` = the saving.
+  features with ``finetuning.train_head``; ``ratio fit/cached`` = the saving.
 """
 
 from __future__ import annotations
@@ -32,7 +32,7 @@ def main(argv: list[str] | None = None) -> int:
     import keras
     import numpy as np
 
-    from course_lib import cifar, finetuning, transfer
+    from course_lib import cifar, finetuning
     from course_lib.training import RandomCropFlip, cifar_resnet
 
     rng = np.random.default_rng(0)
@@ -61,7 +61,7 @@ def main(argv: list[str] | None = None) -> int:
     model.fit(x, y, batch_size=128, epochs=args.epochs, verbose=0)
     with_fit = time.perf_counter() - start
     start = time.perf_counter()
-    transfer.train_head(finetuning.extract_features(backbone, x), y, 5,
+    finetuning.train_head(finetuning.extract_features(backbone, x), y, 5,
                         iterations=args.epochs * int(np.ceil(args.images / 128)))
     cached = time.perf_counter() - start
     print(f"frozen backbone, head by fit for {args.epochs} epochs: {with_fit:.2f} s")

@@ -7,11 +7,12 @@ chapters 07 (transfer learning) and 08 (self-supervised learning).
   cosine-decayed learning rate; :func:`accuracy` scores it.
 - :func:`extract_features` runs a frozen backbone once, in inference mode.
 - :func:`weights_fingerprint` proves that frozen weights did not move.
+- :func:`train_head` fits a softmax head on cached features in NumPy (a linear probe).
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 import keras
 import numpy as np
@@ -149,3 +150,41 @@ def even_batch_size(n: int, preferred: int) -> int:
 def extract_features(backbone: keras.Model, x: np.ndarray, batch_size: int = 500) -> np.ndarray:
     """Features of a (frozen) backbone in inference mode: x (n, 32, 32, 3) -> (n, width)."""
     return np.asarray(backbone.predict(x, batch_size=batch_size, verbose=0), dtype=np.float32)
+
+
+def train_head(features: np.ndarray, y: np.ndarray, num_classes: int, *,
+               iterations: int = 300, learning_rate: float = 1e-2, l2: float = 1e-3,
+               seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    """A softmax classifier on features ``(n, d)``: full-batch Adam on the mean cross-entropy
+    plus ``l2/2 ||W||^2``, in NumPy (float64; fast: no per-epoch overhead). The features are
+    centred and divided by one global scale first; that is folded into the result, so that
+    ``logits = features @ W + b``. Returns ``(W (d, classes), b (classes,))``; ``seed`` sets
+    the small random initial W."""
+    from course_lib.nn.activations import softmax
+
+    features = checks.as_float_array("features", features, ndim=2).astype(np.float64)
+    y = checks.as_index_array("y", y, ndim=1, upper=num_classes)
+    checks.check_same_length("features", features, "y", y)
+    mean = features.mean(0)
+    scale = float(np.sqrt(np.mean((features - mean) ** 2))) + 1e-12
+    z = (features - mean) / scale
+    onehot = np.eye(num_classes)[y]
+    rng = np.random.default_rng(seed)
+    params = [0.01 * rng.standard_normal((z.shape[1], num_classes)), np.zeros(num_classes)]
+    moments = [[np.zeros_like(p), np.zeros_like(p)] for p in params]
+    for step in range(1, iterations + 1):
+        error = (softmax(z @ params[0] + params[1]) - onehot) / len(y)
+        grads = [z.T @ error + l2 * params[0], error.sum(0)]
+        for p, g, m in zip(params, grads, moments, strict=True):
+            m[0] = 0.9 * m[0] + 0.1 * g
+            m[1] = 0.999 * m[1] + 0.001 * g * g
+            p -= learning_rate * (m[0] / (1 - 0.9 ** step)) / (
+                np.sqrt(m[1] / (1 - 0.999 ** step)) + 1e-8)
+    kernel = params[0] / scale
+    return kernel.astype(np.float32), (params[1] - mean @ kernel).astype(np.float32)
+
+
+def linear_predictor(weights: tuple[np.ndarray, np.ndarray]) -> Callable[[np.ndarray], np.ndarray]:
+    """``features (n, d) -> scores (n, classes)`` of a head ``(W, b)`` from :func:`train_head`."""
+    kernel, bias = weights
+    return lambda features: np.asarray(features, dtype=np.float64) @ kernel + bias

@@ -343,6 +343,12 @@ def _layers():
     return TokenAndPositionEmbedding, PaddingMask, GatherPositions, MaskedMean, OutputBias
 
 
+def masked_mean_layer():
+    """The layer class ``MaskedMean``: (sequence (batch, steps, dim), ids (batch, steps)) -> the
+    mean of the vectors at the non-padding positions (batch, dim)."""
+    return _layers()[3]
+
+
 def encoder_block(x, mask, num_heads: int, ff_dim: int, dropout: float, name: str):
     """One post-layer-norm Transformer encoder block (as BERT), functional API.
 

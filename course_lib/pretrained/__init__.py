@@ -53,6 +53,7 @@ REGISTRY: dict[str, str] = {
     "cifar_source": "course_lib.transfer:cifar_source_spec",
     "mnist_source": "course_lib.transfer:mnist_source_spec",
     "imdb_mlm": "course_lib.language:mlm_spec",
+    "imdb_sgns": "course_lib.word_vectors:sgns_spec",
     "cifar_rotation": "course_lib.selfsupervised:rotation_spec",
     "cifar_denoising": "course_lib.selfsupervised:denoising_spec",
 }

@@ -240,14 +240,14 @@ def test_train_head_learns_and_folds_the_standardisation():
     means = 3.0 * rng.standard_normal((4, 6))
     y = np.repeat(np.arange(4), 50)
     features = 100.0 + 20.0 * (means[y] + rng.standard_normal((200, 6)))   # far from 0, wide
-    kernel, bias = transfer.train_head(features, y, 4, iterations=300)
+    kernel, bias = finetuning.train_head(features, y, 4, iterations=300)
     assert kernel.shape == (6, 4) and bias.shape == (4,)
-    scores = transfer.linear_predictor((kernel, bias))(features)
+    scores = finetuning.linear_predictor((kernel, bias))(features)
     assert np.mean(scores.argmax(1) == y) > 0.95
-    assert np.array_equal(transfer.train_head(features, y, 4)[0],
-                          transfer.train_head(features, y, 4)[0])   # deterministic
+    assert np.array_equal(finetuning.train_head(features, y, 4)[0],
+                          finetuning.train_head(features, y, 4)[0])   # deterministic
     with pytest.raises(ValueError, match="out of range"):
-        transfer.train_head(features, y + 1, 4)
+        finetuning.train_head(features, y + 1, 4)
 
 
 def test_epochs_for_gives_small_budgets_enough_steps():
