@@ -27,7 +27,7 @@ from course_lib.nn import checks
 
 # Defaults of the training loop (chosen before any test number; see the chapter).
 FIT = {"batch_size": 32, "small_batch_size": 16, "small_budget": 400, "min_steps": 300,
-       "max_epochs": 30, "eval_steps": 60, "patience": 3}
+       "max_epochs": 50, "eval_steps": 60, "patience": 3}
 
 
 def fit_with_validation(model, x, y, val: tuple, *, epochs: int, batch_size: int,

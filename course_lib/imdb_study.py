@@ -47,7 +47,7 @@ def study_plan(fast: bool) -> dict:
         "encoder": {"peak_lr": 3e-4, "embedding": "trainable", "dropout": 0.1},
         "word": {"learning_rate": 1e-3, "bow_learning_rate": 1e-2, "sequence_length": 512,
                  "embedding_dropout": 0.5},
-        "fit": {"min_steps": 60 if fast else 300, "max_epochs": 3 if fast else 30,
+        "fit": {"min_steps": 60 if fast else 300, "max_epochs": 3 if fast else 50,
                 "eval_steps": 60, "patience": 3},
         "fit_all": {"max_epochs": 2 if fast else 3, "min_steps": 1, "eval_steps": 1},
         "methods": list(METHODS),
