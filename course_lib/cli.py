@@ -6,6 +6,7 @@
     course lab [JUPYTER ARGS ...]      JupyterLab on chapters/ (what `make lab` starts)
     course grade ...                   check exercises (students) or grade a class (instructors)
     course pretrain [NAME ...]         list or train the models the course pre-trains itself
+    course study imdb                  run chapter 09's study (resumable)
 """
 
 from __future__ import annotations
@@ -65,6 +66,16 @@ def _cmd_pretrain(args: argparse.Namespace) -> int:
 
     fast = True if args.fast else None
     return pretrained.run_cli(args.names, fast=fast, force=args.force, list_only=args.list)
+
+
+def _cmd_study(args: argparse.Namespace) -> int:
+    import os
+
+    if args.fast:
+        os.environ["COURSE_FAST"] = "1"
+    from course_lib import imdb_study
+
+    return imdb_study.run_cli(args.out, methods=args.methods, budgets=args.budgets)
 
 
 def _cmd_lab(args: argparse.Namespace) -> int:
@@ -136,6 +147,24 @@ def build_parser() -> argparse.ArgumentParser:
     pretrain.add_argument("--force", action="store_true", help="train again even if a valid one is cached")
     pretrain.add_argument("--list", action="store_true", help="list models and their cache status")
     pretrain.set_defaults(func=_cmd_pretrain)
+
+    study = commands.add_parser(
+        "study",
+        help="run chapter 09's study (every method, label budget and seed); resumable",
+        description="Chapter 09's study: every method at every label budget and seed on the same "
+        "labelled subsets, chosen on the validation reviews, scored once on the test reviews. "
+        "Hours on 2 CPU cores in full mode; the records file is saved after each run, and a "
+        "second call runs only what it lacks. The course ships its own records "
+        "(course_lib/studies/imdb.json), which chapter 09 shows.",
+    )
+    study.add_argument("name", choices=["imdb"], help="the study (chapter 09: imdb)")
+    study.add_argument("--out", default=None,
+                       help="records file (default: studies/imdb-<full|fast>.json in the cache)")
+    study.add_argument("--fast", action="store_true", help="the smoke-test plan on the samples")
+    study.add_argument("--methods", nargs="*", default=None, help="only these methods")
+    study.add_argument("--budgets", nargs="*", default=None,
+                       help="only these budgets (labels per class, or all)")
+    study.set_defaults(func=_cmd_study)
 
     from course_lib.grading.command import add_grade_arguments, run_grade_command
 

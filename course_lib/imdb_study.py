@@ -45,6 +45,10 @@ def study_plan(fast: bool) -> dict:
                     else {"50": list(seeds), "500": list(seeds), "all": [0, 1]}),
         "windows": 2 if fast else 4,
         "encoder": {"peak_lr": 3e-4, "embedding": "trainable", "dropout": 0.1},
+        # Chosen on the validation reviews, for the pre-trained and the from-scratch encoder
+        # separately, at the choice budget with seeds no reported number uses.
+        "encoder_grid": [{"embedding": "trainable"}, {"embedding": "frozen"}],
+        "choice": {"budget": "100" if fast else "500", "seeds": [100] if fast else [100, 101]},
         "word": {"learning_rate": 1e-3, "bow_learning_rate": 1e-2, "sequence_length": 512,
                  "embedding_dropout": 0.5},
         "fit": {"min_steps": 60 if fast else 300, "max_epochs": 3 if fast else 50,
@@ -112,6 +116,7 @@ class ImdbStudy:
         self.models = {"imdb_mlm": self.mlm_meta["sha256"], "imdb_sgns": self.sgns_meta["sha256"]}
         self.log: list[dict] = []
         self.feature_cache: dict = {}
+        self.choices: dict = {}
 
     def methods(self, budget_key: str) -> dict:
         """The study's methods for one budget (the full-label budget trains fewer epochs)."""
@@ -134,7 +139,8 @@ class ImdbStudy:
                                    else word["learning_rate"]),
                     settings=fit, log=log)
             else:
-                enc = self.plan["encoder"]
+                arm = "pre-trained" if options["pretrained"] else "scratch"
+                enc = {**self.plan["encoder"], **self.choices.get(arm, {})}
                 method = encoder_method(
                     self.config, self.encoder_weights if options["pretrained"] else None,
                     self.windows["pool"], self.windows["test"],
@@ -177,6 +183,11 @@ class ImdbStudy:
                              "models; move it away to start a new study")
         records = stored["records"] if stored else []
         self.log = stored["log"] if stored else []
+        self.choices = stored.get("choices", {}) if stored else {}
+        if not self.choices:
+            self.choices = self.choose_encoder_settings(progress)
+            save_records(path, key, self.plan, self.models, records, self.log, 0.0,
+                         self.choices)
         done = {(r["method"], str(r["per_class"]), r["seed"]) for r in records}
         chosen = methods or self.plan["methods"]
         for budget_key in budgets or list(self.plan["budgets"]):
@@ -196,8 +207,42 @@ class ImdbStudy:
                 records += found.records
                 done |= {(m, str(budget), seed) for m in todo}
                 save_records(path, key, self.plan, self.models, records, self.log,
-                             time.perf_counter() - start)
+                             time.perf_counter() - start, self.choices)
         return LabelEfficiency(records)
+
+    def choose_encoder_settings(self, progress: bool = True) -> dict:
+        """For the pre-trained and the from-scratch encoder separately: the setting of the plan's
+        ``encoder_grid`` with the best mean validation accuracy when fine-tuned at the choice
+        budget on the choice seeds (label subsets no reported number uses). The test reviews
+        are not read. Returns {"pre-trained": setting, "scratch": setting, "trials": [...]}."""
+        from course_lib.imdb_methods import encoder_method
+
+        budget = _budget(self.plan["choice"]["budget"])
+        fit = self.plan["fit"]
+        trials, chosen = [], {}
+        for arm, weights in (("pre-trained", self.encoder_weights), ("scratch", None)):
+            scores = []
+            for setting in self.plan["encoder_grid"]:
+                enc = {**self.plan["encoder"], **setting}
+                log: list = []
+                method = encoder_method(
+                    self.config, weights, self.windows["pool"], self.windows["test"],
+                    (self.windows["val"], self.splits.validation_labels), mode="lp-ft",
+                    peak_lr=enc["peak_lr"], embedding=enc["embedding"], dropout=enc["dropout"],
+                    settings=fit, log=log, feature_cache=self.feature_cache)
+                start = time.perf_counter()
+                for seed in self.plan["choice"]["seeds"]:
+                    rows = sample_per_class(self.splits.pool_labels, budget, seed)
+                    method(rows, self.splits.pool_labels[rows], seed)     # never scored on test
+                accuracy = float(np.mean([entry["best_val_accuracy"] for entry in log]))
+                trials.append({"arm": arm, **setting, "validation_accuracy": accuracy,
+                               "seconds": round(time.perf_counter() - start, 1)})
+                scores.append((accuracy, setting))
+                if progress:
+                    print(f"choice, {arm} encoder, {setting}: validation accuracy {accuracy:.3f}",
+                          flush=True)
+            chosen[arm] = max(scores, key=lambda item: item[0])[1]
+        return {**chosen, "trials": trials}
 
 
 class _Tagged(list):
@@ -229,7 +274,7 @@ def load_records(path: str | Path) -> dict | None:
 
 
 def save_records(path: Path, key: str, plan: dict, models: dict, records: list, log: list,
-                 seconds: float) -> None:
+                 seconds: float, choices: dict | None = None) -> None:
     """Write the study atomically (a crash never leaves half a file)."""
     from course_lib.data.files import atomic_write
     from course_lib.environment import hardware
@@ -238,7 +283,7 @@ def save_records(path: Path, key: str, plan: dict, models: dict, records: list, 
     total = (previous or {}).get("seconds", 0.0) + seconds
     payload = {"format": STUDY_FORMAT, "fingerprint": key, "plan": plan, "models": models,
                "hardware": hardware(), "seconds": round(total, 1), "records": records,
-               "log": log}
+               "log": log, "choices": choices or {}}
     text = json.dumps(payload, indent=1, sort_keys=True, default=_json_default).encode()
     atomic_write(path, lambda f: f.write(text))
 
@@ -251,3 +296,44 @@ def _json_default(value):
     if isinstance(value, np.ndarray):
         return value.tolist()
     raise TypeError(f"cannot store {type(value).__name__} in a study file")
+
+
+SHIPPED = Path(__file__).resolve().parent / "studies" / "imdb.json"
+
+
+def default_path(fast: bool | None = None) -> Path:
+    """Where ``course study imdb`` keeps its records: ``studies/imdb-<full|fast>.json`` in the
+    course cache."""
+    from course_lib.data.files import cache_dir
+
+    fast = fast_mode() if fast is None else fast
+    return cache_dir() / "studies" / f"imdb-{'fast' if fast else 'full'}.json"
+
+
+def run_cli(out: str | None, methods: list[str] | None = None,
+            budgets: list[str] | None = None) -> int:
+    """``course study imdb``: run (or resume) the study and print its tables."""
+    from course_lib.environment import import_keras
+
+    import_keras()
+    path = Path(out) if out else default_path()
+    unknown = [m for m in methods or [] if m not in METHODS]
+    if unknown:
+        print(f"error: unknown method(s) {unknown}; methods: {list(METHODS)}")
+        return 2
+    study = ImdbStudy()
+    wrong = [b for b in budgets or [] if b not in study.plan["budgets"]]
+    if wrong:
+        print(f"error: unknown budget(s) {wrong}; budgets: {list(study.plan['budgets'])}")
+        return 2
+    print(study.splits.summary())
+    try:
+        result = study.run(path, methods=methods, budgets=budgets)
+    except ValueError as error:
+        print(f"error: {error}")
+        return 1
+    print(result.table())
+    print()
+    print(result.gains_table("encoder from scratch"))
+    print(f"records: {path}")
+    return 0

@@ -98,6 +98,10 @@ class _StubStudy(imdb_study.ImdbStudy):
                      "methods": ["zeros", "ones"]}
         self.models = {"stub": "0" * 64}
         self.log, self.calls = [], []
+        self.choices = {}
+
+    def choose_encoder_settings(self, progress=True):
+        return {"pre-trained": {"embedding": "frozen"}, "scratch": {"embedding": "trainable"}}
 
     def methods(self, budget_key):
         def make(value, name):
@@ -116,6 +120,7 @@ def test_study_runs_once_resumes_and_refuses_another_plan(tmp_path):
     assert result.accuracies("ones", 2).tolist() == [0.5, 0.5]
     stored = json.loads(path.read_text())
     assert stored["format"] == 1 and stored["hardware"] and stored["seconds"] >= 0
+    assert stored["choices"]["pre-trained"] == {"embedding": "frozen"}
     again = _StubStudy()
     assert len(again.run(path, progress=False).records) == 6 and again.calls == []  # resumed
     other = _StubStudy()
