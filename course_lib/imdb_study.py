@@ -343,3 +343,41 @@ def run_cli(out: str | None, methods: list[str] | None = None,
     print(result.gains_table("encoder from scratch"))
     print(f"records: {path}")
     return 0
+
+
+def shipped_study(study: ImdbStudy, path: str | Path | None = None) -> tuple[LabelEfficiency,
+                                                                              dict]:
+    """The course's stored study (default: the shipped ``studies/imdb.json``) as
+    ``(result, stored)``, refused with a ``ValueError`` naming the command that redoes it when it
+    was made for another plan or other pre-trained models than ``study``'s."""
+    path = Path(path) if path else SHIPPED
+    stored = load_records(path)
+    if stored is None:
+        raise ValueError(f"no study records at {path}: run `course study imdb` (hours on a CPU)")
+    if stored["fingerprint"] != fingerprint(study.plan, study.models):
+        raise ValueError(f"{path} was made for another plan or other pre-trained models: run "
+                         "`course study imdb` to redo it")
+    return LabelEfficiency(stored["records"]), stored
+
+
+def contamination(result: LabelEfficiency, log: list[dict], budget: str,
+                  method: str = "encoder, pre-trained + fine-tuned",
+                  baseline: str = "encoder from scratch") -> dict:
+    """The same paired comparison (``method`` minus ``baseline`` at ``budget`` labels per
+    class) measured three ways: on label-pool reviews the models were not trained on but the
+    pre-trained encoder *was pre-trained on* ("seen validation"), on the validation reviews
+    nothing was pre-trained on (where early stopping chose each model), and on the test
+    reviews. Returns {"seen validation": Comparison, "validation": ..., "test": ...}."""
+    from course_lib.experiments import compare
+
+    def scores(name, key):
+        return {e["seed"]: e[key] for e in log
+                if e.get("method") == name and e.get("budget") == budget and key in e}
+
+    out = {}
+    for label, key in (("seen validation", "seen_validation_accuracy"),
+                       ("validation", "best_val_accuracy")):
+        out[label] = compare(scores(method, key), scores(baseline, key), method=method,
+                             baseline=baseline)
+    out["test"] = result.compare(method, baseline, _budget(budget))
+    return out
