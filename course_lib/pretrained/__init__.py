@@ -549,13 +549,13 @@ def compare_with_shipped(name: str, meta: dict) -> str:
 
 def run_cli(names: list[str], fast: bool, force: bool, list_only: bool) -> int:
     """``course pretrain``: list models, or get (``--force``: train) the named ones."""
-    from course_lib.environment import quiet_tensorflow
+    from course_lib.environment import import_keras
 
     if names and not list_only:
         # Training: oneDNN's CPU kernels train about twice as fast (measured by
         # benchmarks/pretrain_onednn.py); fast mode and the tests keep them off.
         os.environ.setdefault("TF_ENABLE_ONEDNN_OPTS", "0" if fast else "1")
-    quiet_tensorflow()  # TensorFlow's start-up notices would bury the table
+    import_keras()  # quietly: TensorFlow's start-up notices would bury the table
     if list_only or not names:
         if not REGISTRY:
             print("no pre-trainable models are registered")
