@@ -316,3 +316,17 @@ def test_shipped_model_loads_with_an_empty_cache_and_trains_nothing(name, tmp_pa
     _no_training(monkeypatch)
     model, meta = pretrained.get_or_train(name, fast=False, verbose=False)
     assert meta["source"] == "shipped" and model.count_params() > 0
+
+
+def test_ship_can_add_the_provenance_an_older_cache_lacks(cache, tmp_path, monkeypatch):
+    monkeypatch.setattr(pretrained, "SHIPPED_DIR", tmp_path)
+    monkeypatch.setattr(pretrained, "_onednn_off_here", lambda: False)
+    pretrained.get_or_train("tiny", fast=False, verbose=False)
+    meta_path = pretrained.model_dir("tiny", fast=False) / pretrained.META_FILE
+    old = {k: v for k, v in json.loads(meta_path.read_text()).items()
+           if k not in ("hardware", "python", "data", "tensorflow", "onednn")}
+    meta_path.write_text(json.dumps(old))
+    _, shipped_meta = pretrained.ship("tiny", add_provenance=True)
+    meta = json.loads(shipped_meta.read_text())
+    assert meta["hardware"] and meta["provenance_added_when_shipped"] is True
+    assert meta["sha256"] == old["sha256"] and meta["recipe"] == old["recipe"]

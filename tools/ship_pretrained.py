@@ -3,6 +3,8 @@
 Usage:
     course pretrain NAME --force          # train the full-mode model into your cache (oneDNN on)
     python tools/ship_pretrained.py NAME [NAME ...]     # copy it to course_lib/pretrained/
+    python tools/ship_pretrained.py --add-provenance NAME   # a model cached by an older course
+                                                        # version, trained on this machine
 
 Each model is copied from the cache as ``course_lib/pretrained/<name>.weights.h5`` with its
 metadata ``<name>.meta.json`` (sha256, recipe, results, data files and their sha256, training
@@ -28,12 +30,14 @@ BUDGET_BYTES = 15 * 10**6
 
 
 def main(names: list[str]) -> int:
+    add = "--add-provenance" in names
+    names = [n for n in names if n != "--add-provenance"]
     if not names:
         print(__doc__)
         return 2
     for name in names:
         try:
-            weights, meta = pretrained.ship(name)
+            weights, meta = pretrained.ship(name, add_provenance=add)
         except pretrained.PretrainedModelError as error:
             print(f"{name}: not shipped: {error}", file=sys.stderr)
             return 1

@@ -511,12 +511,19 @@ def _move_aside(folder: Path) -> Path:
     return target
 
 
-def ship(name: str) -> tuple[Path, Path]:
+def ship(name: str, add_provenance: bool = False) -> tuple[Path, Path]:
     """Maintainers: copy the cached full-mode model ``name`` into the package as its shipped
     copy (``tools/ship_pretrained.py``); returns ``(weights, meta)``. The cached copy must be
-    valid and trained with the current recipe."""
+    valid and trained with the current recipe. ``add_provenance``: a model cached by an older
+    version of the course lacks the hardware, versions and data files in its metadata; fill
+    them in from this machine (only right when it was trained here, on the data files present
+    now) and say so in the metadata (``"provenance_added_when_shipped": true``)."""
     found = spec(name)
     meta = read_meta(name, fast=False)
+    if add_provenance:
+        added = {k: v for k, v in _provenance(found).items() if k not in meta}
+        if added:
+            meta = {**meta, **added, "provenance_added_when_shipped": True}
     diffs = _recipe_differences(meta.get("recipe", {}), _canonical(found.recipe(False)))
     if diffs:
         raise StaleModelError(f"cached {name!r} was trained with another recipe: "
