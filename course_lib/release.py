@@ -41,6 +41,7 @@ EXCLUDED = {
     "tests/release/": "tests of the release itself (they need the solutions)",
     "benchmarks/grade_batch.py": "grading benchmark (it grades the reference solutions)",
     "tools/": "maintainers' tools",
+    "notes/": "maintainers' notes",
 }
 # Never copied, whatever lists them (a folder without git is walked with these rules).
 IGNORED_PARTS = {".git", ".venv", "__pycache__", ".ipynb_checkpoints", ".pytest_cache",
