@@ -326,7 +326,17 @@ def test_ship_can_add_the_provenance_an_older_cache_lacks(cache, tmp_path, monke
     old = {k: v for k, v in json.loads(meta_path.read_text()).items()
            if k not in ("hardware", "python", "data", "tensorflow", "onednn")}
     meta_path.write_text(json.dumps(old))
-    _, shipped_meta = pretrained.ship("tiny", add_provenance=True)
+    weights, shipped_meta = pretrained.ship("tiny", add_provenance=True)
     meta = json.loads(shipped_meta.read_text())
     assert meta["hardware"] and meta["provenance_added_when_shipped"] is True
-    assert meta["sha256"] == old["sha256"] and meta["recipe"] == old["recipe"]
+    assert meta["sha256"] == pretrained.sha256_file(weights) and meta["recipe"] == old["recipe"]
+
+
+def test_stored_weights_hold_no_optimizer_state(cache):
+    """Keras writes a compiled model's optimizer state into .weights.h5 (three times the size
+    for Adam); the course stores the weights only."""
+    import h5py
+
+    pretrained.get_or_train("tiny", fast=True, verbose=False)
+    with h5py.File(pretrained.model_dir("tiny", fast=True) / pretrained.WEIGHTS_FILE) as stored:
+        assert "optimizer" not in stored and "layers" in stored

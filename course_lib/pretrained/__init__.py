@@ -172,13 +172,11 @@ def save(name: str, model, recipe: dict, results: dict, fast: bool | None = None
         _move_aside(folder)
     folder.mkdir(parents=True)
     weights = folder / WEIGHTS_FILE
-    tmp = folder / f".tmp-{WEIGHTS_FILE}"
-    model.save_weights(tmp)
-    os.replace(tmp, weights)
     try:
         found = spec(name)
     except (ValueError, TypeError, ImportError):
         found = None
+    _save_model_weights(model, weights, found, recipe)
     meta = {
         "format": FORMAT_VERSION,
         "name": name,
@@ -193,6 +191,19 @@ def save(name: str, model, recipe: dict, results: dict, fast: bool | None = None
     text = json.dumps(meta, indent=2, sort_keys=True).encode()
     atomic_write(folder / META_FILE, lambda f: f.write(text))
     return folder
+
+
+def _save_model_weights(model, path: Path, found: PretrainSpec | None, recipe: dict) -> None:
+    """Write the model's weights only, atomically. Keras also writes a compiled model's
+    optimizer state into a ``.weights.h5`` file (Adam's two moments: three times the size);
+    a copy of the architecture, never compiled, gets the weights instead."""
+    target = model
+    if found is not None and getattr(model, "optimizer", None) is not None:
+        target = found.build(recipe)
+        target.set_weights(model.get_weights())
+    tmp = path.with_name(f".tmp-{path.name}")
+    target.save_weights(tmp)
+    os.replace(tmp, path)
 
 
 def _verified_meta(name: str, meta_path: Path, weights: Path, where: str, fix: str) -> dict:
@@ -528,8 +539,13 @@ def ship(name: str, add_provenance: bool = False) -> tuple[Path, Path]:
     if diffs:
         raise StaleModelError(f"cached {name!r} was trained with another recipe: "
                               f"{'; '.join(diffs[:5])}")
+    model, _ = load(name, fast=False)
     weights, meta_path = shipped_files(name)
-    shutil.copyfile(model_dir(name, fast=False) / WEIGHTS_FILE, weights)
+    # Weights only (a copy cached by an older course version may hold optimizer state too).
+    fresh = found.build(meta["recipe"])
+    fresh.set_weights(model.get_weights())
+    _save_model_weights(fresh, weights, None, meta["recipe"])
+    meta = {**meta, "sha256": sha256_file(weights)}
     stored = {k: v for k, v in meta.items() if k != "source"}
     meta_path.write_text(json.dumps(stored, indent=2, sort_keys=True) + "\n", encoding="utf-8")
     return weights, meta_path
