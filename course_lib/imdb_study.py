@@ -63,7 +63,7 @@ def study_plan(fast: bool) -> dict:
                            "min_steps": 60 if fast else 300}},
         "fit": {"min_steps": 60 if fast else 300, "max_epochs": 3 if fast else 50,
                 "eval_steps": 60, "patience": 3},
-        "fit_all": {"max_epochs": 2 if fast else 3, "min_steps": 1, "eval_steps": 1},
+        "fit_all": {"max_epochs": 2, "min_steps": 1, "eval_steps": 1},
         "methods": list(METHODS),
     }
 
