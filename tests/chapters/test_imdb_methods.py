@@ -130,3 +130,22 @@ def test_study_runs_once_resumes_and_refuses_another_plan(tmp_path):
     path.write_text("{broken")
     with pytest.raises(ValueError, match="not a study records file"):
         imdb_study.load_records(path)
+
+
+def test_the_shipped_study_is_the_current_plan_with_the_shipped_models():
+    """Like a shipped model, the shipped study records go stale when the plan or a pre-trained
+    model changes: then `course study imdb` must be run again and its records shipped."""
+    from course_lib import pretrained
+
+    stored = imdb_study.load_records(imdb_study.SHIPPED)
+    assert stored is not None, "no shipped study: run `course study imdb` and ship its records"
+    models = {name: pretrained.read_shipped_meta(name)["sha256"]
+              for name in ("imdb_mlm", "imdb_sgns")}
+    assert stored["fingerprint"] == imdb_study.fingerprint(imdb_study.study_plan(False), models)
+    result = imdb_study.LabelEfficiency(stored["records"])
+    plan = imdb_study.study_plan(False)
+    for key, seeds in plan["budgets"].items():
+        budget = None if key == "all" else int(key)
+        for method in plan["methods"]:
+            assert sorted(result.scores(method, budget)) == seeds, (method, key)
+    assert {r["n_test"] for r in stored["records"]} == {10000}
