@@ -313,6 +313,16 @@ def _json_default(value):
     raise TypeError(f"cannot store {type(value).__name__} in a study file")
 
 
+def missing_runs(stored: dict) -> list[tuple[str, str, int]]:
+    """The (method, budget key, seed) runs of ``stored["plan"]`` that its records lack: empty
+    when the study is complete. The chapter says how much of the study its tables rest on."""
+    done = {(r["method"], str(r["per_class"]), r["seed"]) for r in stored["records"]}
+    return [(method, key, seed)
+            for key, seeds in stored["plan"]["budgets"].items()
+            for seed in seeds for method in stored["plan"]["methods"]
+            if (method, str(_budget(key)), seed) not in done]
+
+
 SHIPPED = Path(__file__).resolve().parent / "studies" / "imdb.json"
 
 
