@@ -18,7 +18,9 @@ from course_lib.grading.submissions import Submission
 
 def grade_class(submissions_dir: Path, grader: Grader, exercises: list[Exercise],
                 jobs: int = 1) -> list[StudentResult]:
-    """Grade every submission of ``submissions_dir`` (read in full before any code runs)."""
+    """Grade every submission of ``submissions_dir`` (read in full before any code runs) with
+    ``grader``, whose run seed decides the check inputs (``course grade --submissions`` gives it
+    a fresh one per run; see :class:`course_lib.grading.engine.Grader`)."""
     grader.hide.append(str(Path(submissions_dir).resolve()))
     subs, _ = collect(submissions_dir, [ex.name for ex in exercises])
     return grade_submissions(subs, grader, exercises, jobs)

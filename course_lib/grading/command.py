@@ -8,12 +8,18 @@ Instructors::
 
     course grade --submissions DIR|BULK.zip --out gradebook.csv [--feedback DIR]
                  [--hidden-tests DIR] [--roster CSV] [--export canvas|moodle|csv]
-                 [--similarity S] [--jobs N] [--timeout S] [--memory MB]
+                 [--similarity S] [--jobs N] [--timeout S] [--memory MB] [--seed S]
+
+A student's self-check uses fixed check inputs (judged against the reference solutions or the
+reference outputs shipped with the student edition). Grading a class draws fresh inputs: a
+secret run seed (``--seed S`` to reproduce a run) is mixed into every check's seed and the
+reference solutions are run on the same inputs; the seed is written to ``<gradebook>-meta.json``.
 """
 
 from __future__ import annotations
 
 import argparse
+import datetime
 import json
 import sys
 import time
@@ -55,6 +61,10 @@ def add_grade_arguments(parser: argparse.ArgumentParser) -> None:
                          help="wall-clock limit per exercise and submission (default 60)")
     teacher.add_argument("--memory", type=int, default=2048, metavar="MB",
                          help="memory cap per exercise and submission (default 2048)")
+    teacher.add_argument("--seed", default=None, metavar="S",
+                         help="run seed of the check inputs, 0 to 2**63-1, to reproduce an "
+                              "earlier grading run (default: a new secret seed each run; the "
+                              "seed is written to <gradebook>-meta.json)")
 
 
 def run_grade_command(args: argparse.Namespace) -> int:
@@ -63,9 +73,11 @@ def run_grade_command(args: argparse.Namespace) -> int:
     try:
         if args.submissions is not None:
             return _grade_class(args, limits)
-        if args.out or args.feedback or args.hidden_tests or args.roster or args.export:
-            raise GradingError("--out, --feedback, --hidden-tests, --roster and --export need "
-                               "--submissions")
+        if (args.out or args.feedback or args.hidden_tests or args.roster or args.export
+                or args.seed is not None):
+            raise GradingError("--out, --feedback, --hidden-tests, --roster, --export and --seed "
+                               "need --submissions (checking your own exercises always uses "
+                               "the same inputs)")
         results = grade_exercises(args.exercises, args.path, limits)
     except (GradingError, OSError) as error:
         print(f"course grade: {error}", file=sys.stderr)
@@ -79,7 +91,8 @@ def run_grade_command(args: argparse.Namespace) -> int:
 
 def grade_exercises(names: list[str] | None = None, path: Path | None = None,
                     limits: sandbox.Limits | None = None) -> list[ExerciseResult]:
-    """Grade the student's own exercise files (``path`` or the course's ``exercises/``)."""
+    """Grade the student's own exercise files (``path`` or the course's ``exercises/``) with
+    the fixed check inputs (a self-check: the shipped reference outputs apply)."""
     folder = Path(path) if path else engine.exercises_dir()
     exercises = engine.select(engine.discover(), names)
     grader = engine.Grader(exercises, limits)
@@ -105,6 +118,10 @@ def grade_exercises(names: list[str] | None = None, path: Path | None = None,
 def _grade_class(args: argparse.Namespace, limits: sandbox.Limits) -> int:
     if args.out is None:
         raise GradingError("--submissions needs --out gradebook.csv")
+    try:
+        run_seed = engine.new_run_seed() if args.seed is None else engine.parse_seed(args.seed)
+    except ValueError as error:
+        raise GradingError(f"--seed: {error}") from None
     source = args.submissions
     if not source.is_dir() and not (source.is_file() and source.suffix == ".zip"):
         raise GradingError(f"--submissions {source} is neither a folder nor a .zip")
@@ -115,7 +132,10 @@ def _grade_class(args: argparse.Namespace, limits: sandbox.Limits) -> int:
     except (OSError, UnicodeDecodeError, ValueError) as error:
         raise GradingError(f"--roster: {error}") from None
     exercises = engine.select(engine.discover(args.hidden_tests), args.exercises)
-    grader = engine.Grader(exercises, limits)
+    missing = [ex for ex in exercises if not ex.solution_file.is_file()]
+    if missing:
+        raise GradingError(engine.missing_solutions_message(missing))
+    grader = engine.Grader(exercises, limits, run_seed=run_seed)
     for folder in (source if source.is_dir() else source.parent, args.out.resolve().parent,
                    args.feedback):
         if folder is not None and Path(folder).is_dir() and not any(
@@ -135,6 +155,8 @@ def _grade_class(args: argparse.Namespace, limits: sandbox.Limits) -> int:
     book = export.match_roster(students, roster, grader, exercises)
     students = [student for _, student in book.rows]
     backup = batch.write_atomic(args.out, batch.gradebook_csv(students, exercises))
+    meta_path = meta_path_for(args.out)
+    batch.write_atomic(meta_path, run_metadata(grader, exercises, args))
     written = []
     for kind in dict.fromkeys(args.export):
         path = export.export_path(args.out, kind)
@@ -150,6 +172,7 @@ def _grade_class(args: argparse.Namespace, limits: sandbox.Limits) -> int:
             {"student": s.student, "id": s.student_id, "total": s.total,
              "exercises": {n: r.score for n, r in s.exercises.items()},
              "flags": [{"kind": k, "reason": r} for k, r in s.all_flags()]} for s in students],
+            "seed": run_seed, "meta": str(meta_path),
             "unassigned": unassigned, "exports": [str(p) for p in written],
             "similar": [{"exercise": p.exercise, "first": p.first, "second": p.second,
                          "similarity": round(p.similarity, 4)} for p in pairs]}, indent=2))
@@ -175,7 +198,40 @@ def _grade_class(args: argparse.Namespace, limits: sandbox.Limits) -> int:
     print(f"graded {len(subs)} submissions in {wall:.1f} s; gradebook: {args.out}"
           + (f" (previous one kept as {backup})" if backup else "")
           + "".join(f"; {path}" for path in written))
+    print(f"fresh check inputs of run seed {run_seed} (in {meta_path}; --seed {run_seed} "
+          "reproduces this grading)")
     return 0
+
+
+def meta_path_for(gradebook: Path) -> Path:
+    """Where a grading run's metadata goes, next to the gradebook: ``gradebook-meta.json``."""
+    return Path(gradebook).with_name(f"{Path(gradebook).stem}-meta.json")
+
+
+def run_metadata(grader: engine.Grader, exercises: list[engine.Exercise],
+                 args: argparse.Namespace) -> str:
+    """The metadata of a grading run (JSON text): the run seed that reproduces it with
+    ``--seed``, when it ran, its limits, and the sha256 of every check module and reference
+    solution it used (a re-run with other checks would not reproduce it)."""
+    from course_lib.grading.references import checks_hash
+
+    def digest(path: Path | None) -> str | None:
+        return checks_hash(path.read_text(encoding="utf-8")) if path is not None else None
+
+    record = {
+        "format": 1,
+        "seed": grader.run_seed,
+        "reproduce": f"--seed {grader.run_seed}",
+        "graded_at": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+        "submissions": str(args.submissions),
+        "timeout_s": grader.limits.timeout,
+        "memory_mb": grader.limits.memory_mb,
+        "exercises": {ex.name: {"checks_sha256": digest(ex.checks_file),
+                                "hidden_checks_sha256": digest(ex.hidden_file),
+                                "solution_sha256": digest(ex.solution_file)}
+                      for ex in exercises},
+    }
+    return json.dumps(record, indent=2) + "\n"
 
 
 def _stub(exercise: engine.Exercise) -> str:

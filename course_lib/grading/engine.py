@@ -2,12 +2,22 @@
 
 Exercises are discovered from the check modules (every ``checks/ex*.py``), so a new exercise
 plugs in by adding its check module and its reference in ``solutions/``.
+
+Check inputs. Each check gets a generator seeded with :func:`check_seed`. Without a run seed
+(a student's self-check, ``course release``) the seed is fixed, derived from the exercise and
+check names, so the shipped reference outputs apply. With a run seed (instructor grading, a
+secret drawn per run) every check's seed is mixed with it: fresh inputs each run, whose
+expected outputs only the reference solution can compute, and the judges' held-out data is
+derived from it too (:mod:`course_lib.grading.heldout`), so the same run seed reproduces a
+grading run exactly.
 """
 
 from __future__ import annotations
 
+import hashlib
 import os
 import re
+import secrets
 import sys
 import threading
 import types
@@ -15,16 +25,52 @@ import zlib
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from course_lib.grading import references, sandbox, wire
+from course_lib.grading import heldout, opaque, references, sandbox, wire
 from course_lib.grading.judge import flag_for, judge_outputs
 from course_lib.grading.spec import Check, collect
 
 PACKAGE_DIR = Path(__file__).resolve().parent
+SEED_LIMIT = 2**63  # run seeds are whole numbers 0 <= seed < SEED_LIMIT
 FAKE_RESULTS = re.compile(rb"\bPASS(ED)?\b|\"passed\"\s*:|\"score\"\s*:|\"ok\"\s*:\s*true", re.I)
 
 
 class GradingError(RuntimeError):
     """The grader itself cannot grade (no such exercise, a reference that fails its checks)."""
+
+
+def parse_seed(value: object) -> int:
+    """A run seed from ``--seed`` text or an int: a whole number from 0 to 2**63 - 1.
+
+    Raises ``ValueError`` with a message naming the accepted range for anything else (a
+    negative or too large number, a fraction, text, a bool).
+    """
+    text = value.strip() if isinstance(value, str) else value
+    if isinstance(text, str) and text.isascii() and text.isdigit():
+        text = int(text)
+    if type(text) is not int or not 0 <= text < SEED_LIMIT:
+        raise ValueError(f"a run seed must be a whole number from 0 to {SEED_LIMIT - 1}, "
+                         f"got {value!r}")
+    return text
+
+
+def new_run_seed() -> int:
+    """A secret run seed from the operating system's randomness (63 bits)."""
+    return secrets.randbits(63)
+
+
+def check_seed(exercise: str, source: int, check: str, run_seed: int | None = None) -> int:
+    """The seed of one check's ``rng``: fixed (a CRC-32 of the names) without ``run_seed``;
+    with one, 63 bits of a SHA-256 of the run seed and the names, which reveal nothing about
+    the run seed to the child that receives them."""
+    label = f"{exercise}/{source}/{check}"
+    if run_seed is None:
+        return zlib.crc32(label.encode())
+    return _derive(run_seed, label)
+
+
+def _derive(run_seed: int, label: str) -> int:
+    digest = hashlib.sha256(f"{parse_seed(run_seed)}/{label}".encode()).digest()
+    return int.from_bytes(digest[:8], "big") >> 1
 
 
 def course_root() -> Path:
@@ -159,11 +205,19 @@ def missing_check(item: LoadedCheck, reason: str) -> CheckResult:
 
 
 class Grader:
-    """Grades sources of exercises; reference outputs are computed once and cached."""
+    """Grades sources of exercises; reference outputs are computed once and cached.
 
-    def __init__(self, exercises: list[Exercise], limits: sandbox.Limits | None = None):
+    ``run_seed`` None: fixed check inputs, judged against the reference solution or, where it
+    is missing, the shipped reference outputs (a student's self-check). ``run_seed`` an int
+    (see :func:`parse_seed`): fresh inputs for that run, judged against the reference solution
+    run on the same inputs (instructor grading); without the solution grading is refused.
+    """
+
+    def __init__(self, exercises: list[Exercise], limits: sandbox.Limits | None = None,
+                 run_seed: int | None = None):
         self.exercises = {ex.name: ex for ex in exercises}
         self.limits = limits or sandbox.Limits()
+        self.run_seed = None if run_seed is None else parse_seed(run_seed)
         self.hide = [str(solutions_dir().resolve())]
         self.hide += [str(ex.hidden_file.parent.resolve()) for ex in exercises if ex.hidden_file]
         self._sources: dict[str, list[str]] = {}
@@ -185,7 +239,7 @@ class Grader:
                     sys.modules[module.__name__] = module
                     exec(compile(source, str(files[index]), "exec"), module.__dict__)
                     for found in collect(module.__dict__):
-                        seed = zlib.crc32(f"{exercise.name}/{index}/{found.name}".encode())
+                        seed = check_seed(exercise.name, index, found.name, self.run_seed)
                         loaded.append(LoadedCheck(index, found, index > 0, seed))
                 if not loaded:
                     raise GradingError(f"{exercise.checks_file} defines no @check functions")
@@ -206,12 +260,15 @@ class Grader:
     def reference(self, exercise: Exercise) -> dict[tuple[int, str], object]:
         """Decoded reference outputs per check: from the solution run in the same sandbox, or,
         where there is no solution (the student edition), from the reference outputs shipped
-        with the release (refused when the checks changed since)."""
+        with the release (refused when the checks changed since). With a run seed (fresh
+        inputs) only the solution can give them: its absence is a :class:`GradingError`."""
         with self._reference_locks[exercise.name]:
             if exercise.name not in self._references:
                 checks = self.checks(exercise)
                 if exercise.solution_file.is_file():
                     outputs = self._run_reference(exercise)
+                elif self.run_seed is not None:
+                    raise GradingError(missing_solutions_message([exercise]))
                 elif exercise.hidden_file is not None:
                     raise GradingError(f"hidden checks of {exercise.name} need its reference "
                                        f"solution ({exercise.solution_file} is missing)")
@@ -240,14 +297,27 @@ class Grader:
                                f"{', '.join(failed) or 'its checks'}: {detail}")
         return outputs
 
+    def heldout_seed(self, exercise: Exercise, item: LoadedCheck) -> int | None:
+        """The seed of the held-out data a judge draws (``heldout.fresh_rng``) for ``item``:
+        derived from the run seed (the same for every submission of the run, never sent to a
+        child), or None without a run seed (then the operating system's randomness)."""
+        if self.run_seed is None:
+            return None
+        return _derive(self.run_seed, f"heldout/{exercise.name}/{item.source}/{item.check.name}")
+
     def check_source(self, exercise: Exercise) -> str:
         """The public check module's source, as the grader loaded it (what a release hashes)."""
         self.checks(exercise)
         return self._sources[exercise.name][0]
 
     def grade(self, exercise: Exercise, source: str) -> ExerciseResult:
-        """Run ``source`` (the student's exercise file) through the checks and judge it."""
-        return self.judge(exercise, self.run(exercise, source))
+        """Run ``source`` (the student's exercise file) through the checks and judge it; flag
+        (``opaque``, for a person to review; points unchanged) source that embeds opaque data
+        or loads code or data at run time (see :mod:`course_lib.grading.opaque`)."""
+        result = self.judge(exercise, self.run(exercise, source))
+        for reason in opaque.findings(source):
+            result.flag(opaque.KIND, reason)
+        return result
 
     def run(self, exercise: Exercise, source: str) -> sandbox.ChildRun:
         """Run ``source`` through the exercise's checks in a sandboxed child (no judging)."""
@@ -280,8 +350,10 @@ class Grader:
             if record is not None and record.get("ok") is True:
                 try:
                     output = wire.decode(record.get("value"))
-                    passed, reason = judge_outputs(output, reference[(item.source, spec.name)],
-                                                   spec.rtol, spec.atol, spec.judge)
+                    with heldout.seeded(self.heldout_seed(exercise, item)):
+                        passed, reason = judge_outputs(output,
+                                                       reference[(item.source, spec.name)],
+                                                       spec.rtol, spec.atol, spec.judge)
                     if not passed and flag_for(reason):
                         shown = "NaN/inf or a broadcasting shape" if item.hidden else reason
                         result.flag("suspicious", f"{spec.name}: {shown}")
@@ -297,6 +369,14 @@ class Grader:
             result.checks.append(CheckResult(spec.name, spec.points, passed, reason, spec.doc,
                                              item.hidden))
         return result
+
+
+def missing_solutions_message(exercises: list[Exercise]) -> str:
+    """Why grading with fresh inputs cannot run without the reference solutions."""
+    names = ", ".join(str(ex.solution_file) for ex in exercises)
+    return (f"grading a class draws fresh check inputs each run, and only the reference "
+            f"solutions can compute their expected outputs: missing {names}. Grade from the "
+            "instructor's copy of the course (with solutions/), not from a student edition.")
 
 
 def _outputs(run: sandbox.ChildRun, checks: list[LoadedCheck]) -> tuple[dict, list[str]]:

@@ -10,8 +10,12 @@ down) instead of comparing with the reference must not be passable by code that 
 2. The check's ``judge(student, reference)`` (it runs in the grader, never in the child) evaluates
    those parameters **itself**, with its own code (not the student's ``predict``), on held-out
    inputs that are never sent to the child: drawn or generated in the judge, at judging time,
-   with :func:`fresh_rng` (a seed from the operating system, unknown to the child), from the same
-   distribution as the training data the check gave the child.
+   with :func:`fresh_rng` (unknown to the child: in instructor grading derived from the run's
+   secret seed, so ``--seed`` reproduces it; otherwise from the operating system), from the same
+   distribution as the training data the check gave the child. The training data itself is
+   drawn with the check's ``rng`` (fresh inputs in every instructor grading run), and whatever
+   the judge needs of it is read from the *reference's* output (the grader's own run of the
+   check), never from the student's.
 3. The judge checks shapes exactly (a parameter of the wrong shape is a failure with a reason,
    never broadcast) and that values are finite, and its reason states the measured numbers.
 4. The exercise's tests add hostile submissions for the no-work cheats: untrained parameters
@@ -35,22 +39,43 @@ Example (``course_lib/grading/checks/ex02_mlp_from_scratch.py`` follows it)::
 
 from __future__ import annotations
 
+import contextlib
+import contextvars
 import os
 import secrets
+from collections.abc import Iterator
 
 import numpy as np
 
 CHILD_MARKER = "COURSE_GRADER_MARKER"  # set in the sandboxed child's environment only
+_SEEDS: contextvars.ContextVar[np.random.SeedSequence | None] = contextvars.ContextVar(
+    "course_heldout_seeds", default=None)
 
 
 def fresh_rng() -> np.random.Generator:
-    """A generator seeded from the operating system's entropy: held-out data the child cannot
-    predict. Only for judges; raises ``RuntimeError`` when called in the sandboxed child (a
-    check function), where the student's code could see what it draws."""
+    """A generator for held-out data the child cannot predict. Inside :func:`seeded` with a
+    seed (the grader does this for judges in instructor grading) the generators come, one after
+    the other, from that seed, so a run seed reproduces them; otherwise from the operating
+    system's entropy. Only for judges; raises ``RuntimeError`` when called in the sandboxed
+    child (a check function), where the student's code could see what it draws."""
     if CHILD_MARKER in os.environ:
         raise RuntimeError("held-out data must be drawn in the check's judge (in the grader), "
                            "never in the check function, which runs beside the student's code")
+    seeds = _SEEDS.get()
+    if seeds is not None:
+        return np.random.default_rng(seeds.spawn(1)[0])
     return np.random.default_rng(secrets.randbits(128))
+
+
+@contextlib.contextmanager
+def seeded(seed: int | None) -> Iterator[None]:
+    """Within the block (in this thread), :func:`fresh_rng` derives its generators from
+    ``seed``; ``None`` leaves it on the operating system's entropy."""
+    token = _SEEDS.set(None if seed is None else np.random.SeedSequence(seed))
+    try:
+        yield
+    finally:
+        _SEEDS.reset(token)
 
 
 def noisy_subset(rng: np.random.Generator, x: np.ndarray, y: np.ndarray, n: int | None = None,

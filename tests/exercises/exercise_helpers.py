@@ -1,12 +1,16 @@
 """Helpers for the exercise tests: the reference scores 100 %, the untouched stub 0, and the checks
 are not fooled (an object whose ``__eq__`` is always True, wrong shapes that broadcast, returning the
-input unchanged). Everything goes through the real, sandboxed grader."""
+input unchanged). Everything goes through the real, sandboxed grader. Instructor grading draws
+fresh inputs per run: the reference must score 100 % on every run seed of ``RUN_SEEDS`` too."""
 
 from pathlib import Path
 
 from course_lib.grading import engine
 
 ROOT = Path(__file__).resolve().parents[2]
+# Run seeds of instructor grading (fresh inputs), drawn once with secrets.randbits(63).
+RUN_SEEDS = (7112189110101214358, 5502461647375998006, 6844519461693941800, 2290463435030597623,
+             4158656164529786307)
 
 ALWAYS_EQUAL = """
 class AlwaysEqual:
@@ -36,6 +40,17 @@ def assert_full_marks(grader, name: str) -> None:
     failed = {c.name: c.reason for c in result.checks if not c.passed}
     assert not failed
     assert result.score == result.total > 0
+
+
+def assert_full_marks_on_fresh_inputs(fresh_graders: dict, name: str) -> None:
+    """The reference solution scores 100 % under instructor grading with every run seed of
+    ``fresh_graders`` (fresh inputs, judges with held-out data of that run)."""
+    failed = {}
+    for seed, fresh in fresh_graders.items():
+        result = grade_source(fresh, name, reference_source(name))
+        failed.update({(seed, c.name): c.reason for c in result.checks if not c.passed})
+        assert result.total > 0 and result.flags == [], (seed, result.flags)
+    assert not failed
 
 
 def assert_stub_scores_zero(grader, name: str) -> None:

@@ -8,6 +8,7 @@ import pytest
 from exercise_helpers import (
     ALWAYS_EQUAL,
     assert_full_marks,
+    assert_full_marks_on_fresh_inputs,
     assert_not_fooled,
     assert_stub_scores_zero,
     grade_source,
@@ -148,6 +149,11 @@ def maxpool_backward(x, grad_out, pool=2, stride=None):
 
 def test_reference_solution_scores_full_marks(grader):
     assert_full_marks(grader, NAME)
+
+
+def test_reference_scores_full_marks_on_fresh_inputs(fresh_graders):
+    """Instructor grading: fresh inputs of several run seeds, the reference still 100 %."""
+    assert_full_marks_on_fresh_inputs(fresh_graders, NAME)
 
 
 def test_untouched_stub_scores_zero(grader):

@@ -256,7 +256,7 @@ def test_gradebook_and_other_students_are_intact(graded):
     assert backup.read_text() == "an earlier gradebook\n"
     assert (subs / "honest_folder" / "exercises" / "ex90_demo.py").read_text() == SOLUTION
     assert sorted(p.name for p in gradebook.parent.iterdir()) == [
-        "gradebook.backup-1.csv", "gradebook.csv"]
+        "gradebook-meta.json", "gradebook.backup-1.csv", "gradebook.csv"]  # meta: the run seed
 
 
 def test_feedback_shows_hidden_checks_by_name_and_points_only(graded):

@@ -1,4 +1,7 @@
-"""Checks for exercises/ex01_foundations.py: activations and losses with their gradients."""
+"""Checks for exercises/ex01_foundations.py: activations and losses with their gradients.
+
+Every input (values, labels, the batch sizes of the losses) is drawn from the check's ``rng``.
+"""
 
 import numpy as np
 
@@ -17,9 +20,10 @@ def _scalar(value) -> np.ndarray:
 
 @check(points=1)
 def sigmoid_values(module, rng):
-    """sigmoid(z) = 1 / (1 + exp(-z)) element-wise, same shape as z, stable for z = -50 and +50."""
+    """sigmoid(z) = 1 / (1 + exp(-z)) element-wise, same shape as z, stable for z around -50
+    and +50."""
     z = _mixed(rng, (3, 4))
-    z[0, :2] = [-50.0, 50.0]
+    z[0, :2] = rng.uniform(45.0, 55.0, 2) * [-1.0, 1.0]
     return {"sigmoid": module.sigmoid(z)}
 
 
@@ -65,10 +69,12 @@ def mse_and_gradient(module, rng):
 @check(points=2)
 def binary_cross_entropy_and_gradient(module, rng):
     """binary_cross_entropy(p, y) = -mean(y log p + (1 - y) log(1 - p)) (a float);
-    binary_cross_entropy_grad_logits(z, y) = (sigmoid(z) - y) / batch, shape (batch,)."""
-    p = rng.uniform(0.05, 0.95, size=8)
-    y = np.array([1, 0, 1, 1, 0, 0, 1, 0], dtype=np.float64)
-    z = _mixed(rng, (1, 8))[0]
+    binary_cross_entropy_grad_logits(z, y) = (sigmoid(z) - y) / batch, shape (batch,)
+    (batch 6-10)."""
+    batch = int(rng.integers(6, 11))
+    p = rng.uniform(0.05, 0.95, size=batch)
+    y = rng.integers(0, 2, batch).astype(np.float64)
+    z = _mixed(rng, (1, batch))[0]
     return {
         "bce": _scalar(module.binary_cross_entropy(p, y)),
         "bce_grad_logits": module.binary_cross_entropy_grad_logits(z, y),
@@ -79,10 +85,12 @@ def binary_cross_entropy_and_gradient(module, rng):
 def softmax_cross_entropy_and_gradient(module, rng):
     """softmax_cross_entropy(logits, labels) is the mean of -log softmax(logits)[label] (a float,
     finite even for logits near 1000: use log-sum-exp); its gradient is
-    (softmax(logits) - onehot(labels)) / batch with shape (batch, classes)."""
-    logits = _mixed(rng, (5, 4))
+    (softmax(logits) - onehot(labels)) / batch with shape (batch, classes) (batch 4-7, 3-6
+    classes)."""
+    batch, classes = int(rng.integers(4, 8)), int(rng.integers(3, 7))
+    logits = _mixed(rng, (batch, classes))
     logits[2] += 1000.0
-    labels = np.array([0, 3, 1, 2, 3])
+    labels = rng.integers(0, classes, batch)
     return {
         "loss": _scalar(module.softmax_cross_entropy(logits, labels)),
         "grad": module.softmax_cross_entropy_grad(logits, labels),

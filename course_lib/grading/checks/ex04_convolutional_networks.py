@@ -4,18 +4,22 @@ backward, and the output-size formula.
 The arrays are small (a naive loop over every index still takes well under a second per check),
 of shapes the exercise never mentions: non-square images and kernels, strides 1 to 3, sizes that
 leave pixels over, "same" padding with an odd total, one check with shapes drawn at random.
+Every value, and the output-size cases, are drawn from the check's ``rng``.
 """
 
 import numpy as np
 
 from course_lib.grading.spec import check
 
-# (size, kernel, stride, padding)
-SIZE_CASES = [
-    (7, 3, 1, "valid"), (7, 3, 2, "valid"), (10, 4, 3, "valid"), (28, 5, 1, "valid"),
-    (6, 6, 1, "valid"), (8, 3, 2, "same"), (5, 2, 3, "same"), (9, 3, 3, "same"), (1, 1, 1, "same"),
-    (13, 2, 2, "valid"),
-]
+
+def _size_cases(rng: np.random.Generator) -> list[tuple[int, int, int, str]]:
+    """Ten (size, kernel, stride, padding) cases, five "valid" and five "same": kernel 1-7,
+    size from the kernel to 40, stride 1-3."""
+    cases = []
+    for padding in ("valid", "same") * 5:
+        kernel = int(rng.integers(1, 8))
+        cases.append((int(rng.integers(kernel, 41)), kernel, int(rng.integers(1, 4)), padding))
+    return cases
 
 
 def _conv_case(rng, batch, h, w, cin, kh, kw, filters):
@@ -25,9 +29,11 @@ def _conv_case(rng, batch, h, w, cin, kh, kw, filters):
 
 @check(points=1)
 def output_size_values(module, rng):
-    """output_size(size, kernel, stride, padding) for ten cases, e.g. (7, 3, 2, "valid") -> 3 and
-    (8, 3, 2, "same") -> 4: "valid" floor((size - kernel) / stride) + 1, "same" ceil(size / stride)."""
-    return {"sizes": np.asarray([module.output_size(*case) for case in SIZE_CASES])}
+    """output_size(size, kernel, stride, padding) for ten cases drawn at random (kernel 1-7, size
+    from the kernel to 40, stride 1-3, five "valid" and five "same"), e.g. (7, 3, 2, "valid") -> 3
+    and (8, 3, 2, "same") -> 4: "valid" floor((size - kernel) / stride) + 1, "same"
+    ceil(size / stride)."""
+    return {"sizes": np.asarray([module.output_size(*case) for case in _size_cases(rng)])}
 
 
 @check(points=2)

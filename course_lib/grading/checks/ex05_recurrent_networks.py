@@ -3,6 +3,7 @@
 The backward checks compare with the reference at a tight tolerance (a finite-difference
 "backward" is not exact enough to pass them), and one check compares the student's BPTT, on a
 sequence length used nowhere else, with numerical gradients that the grader computes itself.
+Every input (values, that sequence length, the clipping norms) is drawn from the check's ``rng``.
 """
 
 import numpy as np
@@ -130,12 +131,12 @@ def bptt_matches_numerical_gradients(module, rng):
 def clipping_by_global_norm(module, rng):
     """clip_by_global_norm(grads, max_norm) returns (clipped, norm): the global norm over all
     arrays, every array scaled by max_norm / norm when norm > max_norm (unchanged otherwise),
-    and the input arrays left as they were."""
+    and the input arrays left as they were (max_norm 0.5-2, below the norm, and 500-2000)."""
     grads = {"dWx": rng.standard_normal((4, 5)), "dWh": 3.0 * rng.standard_normal((5, 5)),
              "db": rng.standard_normal(5)}
     before = {k: v.copy() for k, v in grads.items()}
-    big, big_norm = module.clip_by_global_norm(grads, 1.0)
-    small, small_norm = module.clip_by_global_norm(grads, 1000.0)
+    big, big_norm = module.clip_by_global_norm(grads, float(rng.uniform(0.5, 2.0)))
+    small, small_norm = module.clip_by_global_norm(grads, float(rng.uniform(500.0, 2000.0)))
     return {"clipped": {k: big[k] for k in grads}, "norm": np.asarray(big_norm, dtype=np.float64),
             "not_clipped": {k: small[k] for k in grads},
             "norm_again": np.asarray(small_norm, dtype=np.float64),

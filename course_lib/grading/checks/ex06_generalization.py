@@ -4,6 +4,9 @@ The attacks get a small differentiable model (a tanh network with a softmax cros
 as ``loss_and_grad(x, y) -> (mean loss, dL/dx)``. PGD is compared exactly without a random start;
 with one, the judge (in the grader) checks the eps-ball, the pixel range, the spread of the random
 start and the loss the attack reaches, which it computes itself from the model's weights.
+Every input (the model, the data, the rates, eps, step sizes and the generators given to the
+student's code) is drawn from the check's ``rng``; the judges read the inputs from the
+reference's run of the check, never from the student's output.
 """
 
 import numpy as np
@@ -11,7 +14,6 @@ import numpy as np
 from course_lib.grading.spec import check
 
 N, D, HIDDEN, CLASSES = 12, 20, 8, 3
-DROP_RATE = 0.3
 
 
 def _model(rng: np.random.Generator) -> dict:
@@ -56,16 +58,21 @@ def _problem(rng: np.random.Generator) -> tuple[dict, np.ndarray, np.ndarray]:
 
 
 # -- dropout -------------------------------------------------------------------------------------
+def _generator(rng: np.random.Generator) -> np.random.Generator:
+    """A generator for the student's code, seeded from the check's ``rng``."""
+    return np.random.default_rng(int(rng.integers(2**63)))
+
+
 def _dropout_judge(student: dict, reference: dict) -> tuple[bool, str]:
     """Inverted dropout's properties, on the reference's input (never the student's copy)."""
-    x = np.asarray(reference["x"])
+    x, rate = np.asarray(reference["x"]), float(reference["rate"])
     out, mask = np.asarray(student["out"]), np.asarray(student["mask"])
     for name, value in (("out", out), ("mask", mask)):
         if value.shape != x.shape:
             return False, f"{name}: expected shape {x.shape}, got shape {value.shape}"
         if value.dtype.kind not in "biuf" or not np.all(np.isfinite(value)):
             return False, f"{name}: expected finite numbers"
-    scale = 1.0 / (1.0 - DROP_RATE)
+    scale = 1.0 / (1.0 - rate)
     kept = np.isclose(mask, scale, rtol=1e-9, atol=0)
     if not np.all(kept | (mask == 0)):
         bad = mask[~(kept | (mask == 0))][0]
@@ -74,50 +81,56 @@ def _dropout_judge(student: dict, reference: dict) -> tuple[bool, str]:
     if not np.allclose(out, x * mask, rtol=1e-9, atol=1e-12):
         return False, "out must equal x * mask"
     dropped = float(np.mean(mask == 0))
-    if abs(dropped - DROP_RATE) > 0.03:
-        return False, f"dropped a fraction {dropped:.3f} of the entries, expected about {DROP_RATE}"
+    if abs(dropped - rate) > 0.03:
+        return False, f"dropped a fraction {dropped:.3f} of the entries, expected about {rate:.3f}"
     no_drop = np.asarray(student["out_rate_0"])
     if no_drop.shape != x.shape or not np.allclose(no_drop, x, rtol=1e-12, atol=0):
         return False, "with rate=0 the output must equal x"
-    return True, f"dropped {dropped:.3f} of the entries (rate {DROP_RATE}), kept ones scaled by {scale:.4f}"
+    return True, (f"dropped {dropped:.3f} of the entries (rate {rate:.3f}), kept ones scaled by "
+                  f"{scale:.4f}")
 
 
 @check(points=2, judge=_dropout_judge)
 def dropout_training(module, rng):
-    """dropout_forward(x, rate=0.3, rng) in training drops about 30% of the entries and scales the
-    rest by 1/(1 - rate); out = x * mask; rate=0 leaves x unchanged. x: (200, 50)."""
+    """dropout_forward(x, rate, rng) in training, with a rate from 0.2 to 0.5, drops about that
+    share of the entries and scales the rest by 1/(1 - rate); out = x * mask; rate=0 leaves x
+    unchanged. x: (200, 50)."""
     x = rng.uniform(0.5, 1.5, (200, 50))
-    out, mask = module.dropout_forward(x.copy(), DROP_RATE, np.random.default_rng(1))
-    out_rate_0, _ = module.dropout_forward(x.copy(), 0.0, np.random.default_rng(2))
-    return {"x": x, "out": out, "mask": mask, "out_rate_0": out_rate_0}
+    rate = float(rng.uniform(0.2, 0.5))
+    out, mask = module.dropout_forward(x.copy(), rate, _generator(rng))
+    out_rate_0, _ = module.dropout_forward(x.copy(), 0.0, _generator(rng))
+    return {"x": x, "rate": rate, "out": out, "mask": mask, "out_rate_0": out_rate_0}
 
 
 @check(points=1)
 def dropout_inference(module, rng):
     """dropout_forward(x, rate, rng, training=False) returns (x, ones): inference is the identity."""
     x = rng.standard_normal((6, 7))
-    out, mask = module.dropout_forward(x.copy(), 0.5, np.random.default_rng(0), training=False)
+    out, mask = module.dropout_forward(x.copy(), float(rng.uniform(0.2, 0.7)), _generator(rng),
+                                       training=False)
     return {"out": out, "mask": mask}
 
 
 @check(points=1)
 def dropout_gradient(module, rng):
     """dropout_backward(grad_out, mask) = grad_out * mask, shape (5, 8)."""
-    keep = rng.random((5, 8)) >= 0.4
-    mask = keep / 0.6
+    rate = float(rng.uniform(0.2, 0.6))
+    mask = (rng.random((5, 8)) >= rate) / (1.0 - rate)
     return {"grad_x": module.dropout_backward(rng.standard_normal((5, 8)), mask)}
 
 
 # -- SGD with weight decay -------------------------------------------------------------------------
 @check(points=2)
 def sgd_with_weight_decay(module, rng):
-    """sgd_weight_decay_step(params, grads, lr=0.1, weight_decay=0.05) returns new arrays
-    theta - lr * grad - lr * weight_decay * theta, and leaves params unchanged."""
+    """sgd_weight_decay_step(params, grads, lr, weight_decay) (lr 0.05-0.5, weight_decay
+    0.01-0.1) returns new arrays theta - lr * grad - lr * weight_decay * theta, and leaves params
+    unchanged."""
     params = {"W": rng.standard_normal((4, 3)), "b": rng.standard_normal(3),
               "V": rng.standard_normal((3, 2))}
     grads = {name: rng.standard_normal(p.shape) for name, p in params.items()}
     before = {name: p.copy() for name, p in params.items()}
-    new = module.sgd_weight_decay_step(params, grads, 0.1, 0.05)
+    new = module.sgd_weight_decay_step(params, grads, float(rng.uniform(0.05, 0.5)),
+                                       float(rng.uniform(0.01, 0.1)))
     out = {name: new[name] for name in params}
     out["params_unchanged"] = all(np.array_equal(params[k], before[k]) for k in params)
     return out
@@ -126,21 +139,23 @@ def sgd_with_weight_decay(module, rng):
 # -- FGSM and PGD ------------------------------------------------------------------------------------
 @check(points=2)
 def fgsm_values(module, rng):
-    """fgsm(x, y, loss_and_grad, eps=0.2) = clip(x + eps * sign(dL/dx), 0, 1), shape (12, 20)."""
+    """fgsm(x, y, loss_and_grad, eps) = clip(x + eps * sign(dL/dx), 0, 1) with eps 0.1-0.3,
+    shape (12, 20)."""
     params, x, y = _problem(rng)
-    return {"x_adv": module.fgsm(x.copy(), y, _loss_and_grad(params), 0.2)}
+    return {"x_adv": module.fgsm(x.copy(), y, _loss_and_grad(params),
+                                 float(rng.uniform(0.1, 0.3)))}
 
 
 @check(points=3, rtol=0.0, atol=1e-7)
 def pgd_without_random_start(module, rng):
-    """pgd(x, y, loss_and_grad, eps=0.15, step_size=0.04, steps=8) with rng=None: 8 signed steps,
-    each followed by the projection onto [x - eps, x + eps] and [0, 1]; shape (12, 20)."""
+    """pgd(x, y, loss_and_grad, eps, step_size, steps) with rng=None (eps 0.1-0.2, step_size
+    0.3-0.45 eps, 8-10 steps): signed steps, each followed by the projection onto
+    [x - eps, x + eps] and [0, 1]; shape (12, 20)."""
     params, x, y = _problem(rng)
-    x_adv = module.pgd(x.copy(), y, _loss_and_grad(params), 0.15, 0.04, 8, rng=None)
+    eps = float(rng.uniform(0.1, 0.2))
+    step_size, steps = eps * float(rng.uniform(0.3, 0.45)), int(rng.integers(8, 11))
+    x_adv = module.pgd(x.copy(), y, _loss_and_grad(params), eps, step_size, steps, rng=None)
     return {"x_adv": x_adv}
-
-
-PGD_EPS = 0.1
 
 
 def _pgd_judge(student: dict, reference: dict) -> tuple[bool, str]:
@@ -148,6 +163,7 @@ def _pgd_judge(student: dict, reference: dict) -> tuple[bool, str]:
     the loss computed here, from the model's weights."""
     x = np.asarray(reference["x"], dtype=np.float64)
     y = np.asarray(reference["y"])
+    eps = float(reference["eps"])
     loss_and_grad = _loss_and_grad(reference["params"])
     for key in ("x_adv", "x_start"):
         value = np.asarray(student[key])
@@ -157,16 +173,17 @@ def _pgd_judge(student: dict, reference: dict) -> tuple[bool, str]:
             return False, f"{key}: expected finite numbers"
         value = value.astype(np.float64)
         outside = float(np.max(np.abs(value - x)))
-        if outside > PGD_EPS + 1e-9:
+        if outside > eps + 1e-9:
             return False, (f"{key} leaves the eps-ball: max |x_adv - x| = {outside:.4f} > "
-                           f"eps = {PGD_EPS}")
+                           f"eps = {eps:.4f}")
         if value.min() < -1e-12 or value.max() > 1 + 1e-12:
             return False, (f"{key} leaves the pixel range [0, 1]: min {value.min():.4f}, "
                            f"max {value.max():.4f}")
     delta = np.asarray(student["x_start"], dtype=np.float64) - x
-    inside = (x > PGD_EPS) & (x < 1 - PGD_EPS)  # pixels where the start is not clipped
-    spread = float(np.mean(np.abs(delta[inside])) / PGD_EPS)
-    if not 0.4 <= spread <= 0.6:
+    inside = (x > eps) & (x < 1 - eps)  # pixels where the start is not clipped
+    spread = float(np.mean(np.abs(delta[inside])) / eps)
+    # about 100 pixels: 0.5 +- 0.03 (fresh inputs: wide enough for every draw); no start gives 0
+    if not 0.35 <= spread <= 0.65:
         return False, (f"the random start (steps=0) should be uniform in [-eps, eps]: mean "
                        f"|delta| / eps = {spread:.2f}, expected about 0.5")
     clean = loss_and_grad(x, y)[0]
@@ -181,11 +198,12 @@ def _pgd_judge(student: dict, reference: dict) -> tuple[bool, str]:
 
 @check(points=3, judge=_pgd_judge)
 def pgd_random_start_constraints(module, rng):
-    """pgd with a random start (rng given), eps=0.1, step_size=0.025, steps=10: every pixel stays
-    within eps of x and in [0, 1], the start (steps=0) is uniform in the eps-ball, and the loss
-    rises at least 80% as much as with the reference PGD."""
+    """pgd with a random start (rng given), eps 0.08-0.15, step_size eps / 4, 9-12 steps: every
+    pixel stays within eps of x and in [0, 1], the start (steps=0) is uniform in the eps-ball,
+    and the loss rises at least 80% as much as with the reference PGD."""
     params, x, y = _problem(rng)
     f = _loss_and_grad(params)
-    x_adv = module.pgd(x.copy(), y, f, PGD_EPS, 0.025, 10, rng=np.random.default_rng(3))
-    x_start = module.pgd(x.copy(), y, f, PGD_EPS, 0.025, 0, rng=np.random.default_rng(4))
-    return {"x": x, "y": y, "params": params, "x_adv": x_adv, "x_start": x_start}
+    eps, steps = float(rng.uniform(0.08, 0.15)), int(rng.integers(9, 13))
+    x_adv = module.pgd(x.copy(), y, f, eps, eps / 4, steps, rng=_generator(rng))
+    x_start = module.pgd(x.copy(), y, f, eps, eps / 4, 0, rng=_generator(rng))
+    return {"x": x, "y": y, "eps": eps, "params": params, "x_adv": x_adv, "x_start": x_start}

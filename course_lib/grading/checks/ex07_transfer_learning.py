@@ -1,5 +1,8 @@
 """Checks for exercises/ex07_transfer_learning.py: freezing by name and by depth, the L2-SP penalty
-and its gradient, and a linear head on frozen features judged on held-out features."""
+and its gradient, and a linear head on frozen features judged on held-out features.
+
+Every input (the models' depth, widths and frozen layers, the names and depths to unfreeze, the
+arrays, strengths and labels) is drawn from the check's ``rng``."""
 
 import numpy as np
 
@@ -102,21 +105,25 @@ def _state(model: _Model, counts) -> dict:
 @check(points=1)
 def parameter_counts_of_a_model(module, rng):
     """parameter_counts(model) is (size of model.trainable_weights, size of the rest of
-    model.weights): frozen layers and batch norm's moving statistics count as non-trainable."""
-    model = _backbone(rng)
-    model.layers[2].trainable = False
-    model.layers[3].trainable = False
+    model.weights): frozen layers and batch norm's moving statistics count as non-trainable
+    (3-6 blocks, some layers frozen)."""
+    model = _backbone(rng, blocks=int(rng.integers(3, 7)))
+    for layer in model.layers:
+        if layer.weights and rng.random() < 0.4:
+            layer.trainable = False
     return {"counts": _counts(module.parameter_counts(model))}
 
 
 @check(points=2)
 def unfreeze_by_name_chooses_blocks(module, rng):
-    """unfreeze_by_name(model, ["block3", "head"]) makes only block3_* and head trainable,
-    batch norm frozen, on a model with 12 blocks (so "block1" must not choose "block10_conv1"),
-    starting from a frozen model; returns parameter_counts(model)."""
-    model = _backbone(rng, blocks=12)
+    """unfreeze_by_name(model, ["blockK", "head"]) (K from 2 to 9) makes only blockK_* and head
+    trainable, batch norm frozen, on a model with 10-14 blocks, starting from a frozen model;
+    then unfreeze_by_name(model, ["block1"]) must not choose "block10_conv1"; each returns
+    parameter_counts(model)."""
+    model = _backbone(rng, blocks=int(rng.integers(10, 15)))
     model.trainable = False
-    first = _state(model, module.unfreeze_by_name(model, ["block3", "head"]))
+    chosen = f"block{int(rng.integers(2, 10))}"
+    first = _state(model, module.unfreeze_by_name(model, [chosen, "head"]))
     second = _state(model, module.unfreeze_by_name(model, ["block1"]))
     return {"first_count": first["count"], "first_trainable": first["trainable"],
             "second_count": second["count"], "second_trainable": second["trainable"]}
@@ -125,21 +132,25 @@ def unfreeze_by_name_chooses_blocks(module, rng):
 @check(points=2)
 def unfreeze_top_counts_layers_with_weights(module, rng):
     """unfreeze_top(model, n) makes the top n layers with weights trainable (batch norm stays
-    frozen but counts among the n); tried with n = 3, 0 and all of them."""
-    model = _backbone(rng)
+    frozen but counts among the n); tried with n drawn from 1 to all but one, with n = 0 and
+    with all of them (3-6 blocks)."""
+    model = _backbone(rng, blocks=int(rng.integers(3, 7)))
     with_weights = sum(1 for layer in model.layers if layer.weights)
     out = {}
-    for n in (3, 0, with_weights):
+    for label, n in (("n", int(rng.integers(1, with_weights))), ("0", 0),
+                     ("all", with_weights)):
         state = _state(model, module.unfreeze_top(model, n))
-        out[f"count_{n}"] = state["count"]
-        out[f"trainable_{n}"] = state["trainable"]
-    return {"count_3": out["count_3"], "trainable_3": out["trainable_3"],
-            "count_0": out["count_0"], "trainable_0": out["trainable_0"],
-            "count_all": out[f"count_{with_weights}"],
-            "trainable_all": out[f"trainable_{with_weights}"]}
+        out[f"count_{label}"] = state["count"]
+        out[f"trainable_{label}"] = state["trainable"]
+    return out
 
 
 # ----------------------------------------------------------------- part 2: L2-SP
+
+
+def _strengths(rng: np.random.Generator) -> tuple[float, float]:
+    """(alpha 0.1-1, beta 0.01-0.1)."""
+    return float(rng.uniform(0.1, 1.0)), float(rng.uniform(0.01, 0.1))
 
 
 def _l2sp_inputs(rng):
@@ -162,19 +173,20 @@ def _l2sp_inputs(rng):
 def l2sp_penalty_value(module, rng):
     """l2sp_penalty(weights, source, alpha, beta) = alpha/2 sum ||w - w_s||^2 over the names
     in both + beta/2 sum ||h||^2 over the names only in weights (the source's own head
-    ignored); 0 at the source with beta = 0 and no head; ValueError when a source array's
-    shape (1, 4) differs from its parameter's (4,)."""
+    ignored) (alpha 0.1-1, beta 0.01-0.1); 0 at the source with beta = 0 and no head;
+    ValueError when a source array's shape (1, 4) differs from its parameter's (4,)."""
     weights, source = _l2sp_inputs(rng)
+    alpha, beta = _strengths(rng)
     transferred = {name: source[name] for name in weights if name in source}
     mismatched = dict(source, **{"block1_conv1/bias": source["block1_conv1/bias"][None, :]})
     try:
-        module.l2sp_penalty(weights, mismatched, 0.3, 0.02)
+        module.l2sp_penalty(weights, mismatched, alpha, beta)
         raises = 0
     except ValueError:
         raises = 1
-    return {"penalty": np.asarray(module.l2sp_penalty(weights, source, 0.3, 0.02),
+    return {"penalty": np.asarray(module.l2sp_penalty(weights, source, alpha, beta),
                                   dtype=np.float64),
-            "at_source": np.asarray(module.l2sp_penalty(transferred, source, 0.3, 0.0),
+            "at_source": np.asarray(module.l2sp_penalty(transferred, source, alpha, 0.0),
                                     dtype=np.float64),
             "mismatch_raises": np.int64(raises)}
 
@@ -184,7 +196,7 @@ def l2sp_gradient_arrays(module, rng):
     """l2sp_gradient returns a dict with exactly the names of weights: alpha (w - w_s) for a
     transferred array, beta h for a head array, each with exactly its parameter's shape."""
     weights, source = _l2sp_inputs(rng)
-    grads = module.l2sp_gradient(weights, source, 0.3, 0.02)
+    grads = module.l2sp_gradient(weights, source, *_strengths(rng))
     if not isinstance(grads, dict):
         raise TypeError(f"l2sp_gradient must return a dict, got {type(grads).__name__}")
     out = {f"grad {name}": np.asarray(grads[name]) for name in weights if name in grads}
@@ -215,11 +227,13 @@ def features_of(rng: np.random.Generator, per_class: int) -> tuple[np.ndarray, n
 
 @check(points=1)
 def train_head_matches_the_recipe(module, rng):
-    """train_head(features, labels, 3, epochs=20, lr=0.5, l2=1e-3) on a small problem follows
-    the docstring's recipe exactly: the returned (W', b') of shapes (d, 3) and (3,)."""
+    """train_head(features, labels, 3, epochs, lr, l2=1e-3) (15-25 epochs, lr 0.2-0.8) on a small
+    problem (30 examples, 4 features) follows the docstring's recipe exactly: the returned
+    (W', b') of shapes (d, 3) and (3,)."""
     features = rng.uniform(0.0, 5.0, (30, 4))
-    labels = np.arange(30) % 3
-    W, b = module.train_head(features, labels, 3, epochs=20, lr=0.5, l2=1e-3)
+    labels = rng.permutation(np.arange(30) % 3)
+    W, b = module.train_head(features, labels, 3, epochs=int(rng.integers(15, 26)),
+                             lr=float(rng.uniform(0.2, 0.8)), l2=1e-3)
     return {"W": np.asarray(W), "b": np.asarray(b)}
 
 
@@ -238,7 +252,8 @@ def _head_params(student: dict):
 
 def _head_judge(student: dict, reference: dict) -> tuple[bool, str]:
     """Scores the returned (W, b) in the grader, with its own code, on held-out features drawn
-    here, at judging time, that the student's code never receives."""
+    here, at judging time, that the student's code never receives (the features predict_head
+    was given: from the reference's run of the check)."""
     from course_lib.grading import heldout
 
     params, problem = _head_params(student)
@@ -251,7 +266,7 @@ def _head_judge(student: dict, reference: dict) -> tuple[bool, str]:
             f"(need {MIN_HELD_OUT_ACCURACY})")
     passed = held >= MIN_HELD_OUT_ACCURACY
     predicted = np.asarray(student.get("predictions"))
-    x_train = np.asarray(student.get("x_check"), dtype=np.float64)
+    x_train = np.asarray(reference["x_check"], dtype=np.float64)
     expected = np.argmax(x_train @ W + b, axis=1)
     if predicted.shape != expected.shape or np.mean(predicted == expected) < 0.99:
         passed = False

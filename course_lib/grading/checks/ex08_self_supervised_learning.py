@@ -5,6 +5,8 @@ The probe's training check is judged on its result: the child returns the traine
 plain arrays, and the judge, in the grader, measures their accuracy on features it draws itself
 from a fresh random seed, from the same distribution as the training features (the same class
 means), so they are never sent to the child (the rule in ``course_lib.grading.heldout``).
+Every input (images and their shapes, features, labels, weights) is drawn from the check's
+``rng``.
 """
 
 from collections import Counter
@@ -36,8 +38,9 @@ def _probe_features(rng: np.random.Generator, per_class: int) -> tuple[np.ndarra
 def rotate_images_values(module, rng):
     """rotate_images(images, k) rotates every image of (n, H, W, C) by k * 90 degrees
     counter-clockwise (np.rot90's direction) for k = 0..3, keeping shape and dtype, and leaves the
-    input unchanged."""
-    images = rng.integers(0, 256, size=(3, 5, 5, 2), dtype=np.uint8)
+    input unchanged (2-4 square uint8 images of 3-7 pixels a side, 1-3 channels)."""
+    n, side, channels = (int(v) for v in rng.integers([2, 3, 1], [5, 8, 4]))
+    images = rng.integers(0, 256, size=(n, side, side, channels), dtype=np.uint8)
     before = images.copy()
     out = {}
     for k in range(4):
@@ -77,19 +80,22 @@ def _rotation_judge(student: dict, reference: dict) -> tuple[bool, str]:
     if not student["input_unchanged"]:
         return False, "rotation_batch changed its input array"
     if not student["non_square_raises"]:
-        return False, "rotation_batch must raise ValueError for non-square images (n, 4, 6, 3)"
+        return False, "rotation_batch must raise ValueError for non-square images (H != W)"
     return True, "every image once at each rotation, labels aligned, shapes and dtypes kept"
 
 
 @check(points=3, judge=_rotation_judge)
 def rotation_batch_pairs(module, rng):
     """rotation_batch(images) returns (rotated (4n, H, W, C) with the input's dtype, labels (4n,)
-    integers): each image exactly once at each rotation k = 0..3, labelled k (any order); raises
-    ValueError for non-square images."""
+    integers): each image exactly once at each rotation k = 0..3, labelled k (any order), for
+    uint8 and float32 images (2-6 images of 3-7 pixels a side, 1-3 channels); raises ValueError
+    for non-square images."""
     out = {}
+    n, side, channels = (int(v) for v in rng.integers([2, 3, 1], [7, 8, 4]))
+    m, side2, channels2 = (int(v) for v in rng.integers([2, 3, 1], [7, 8, 4]))
     for name, images in (
-        ("uint8", rng.integers(0, 256, size=(5, 4, 4, 3), dtype=np.uint8)),
-        ("float32", rng.standard_normal((3, 6, 6, 1)).astype(np.float32)),
+        ("uint8", rng.integers(0, 256, size=(n, side, side, channels), dtype=np.uint8)),
+        ("float32", rng.standard_normal((m, side2, side2, channels2)).astype(np.float32)),
     ):
         before = images.copy()
         rotated, labels = module.rotation_batch(images)
@@ -98,8 +104,11 @@ def rotation_batch_pairs(module, rng):
         out[f"{name}_dtype"] = str(np.asarray(rotated).dtype)
         out.setdefault("input_unchanged", True)
         out["input_unchanged"] &= bool(np.array_equal(images, before))
+    sides = [int(rng.integers(3, 7))]
+    sides.append(sides[0] + int(rng.integers(1, 4)))
+    height, width = rng.permutation(sides).tolist()
     try:
-        module.rotation_batch(np.zeros((2, 4, 6, 3), dtype=np.uint8))
+        module.rotation_batch(rng.integers(0, 256, size=(2, height, width, 3), dtype=np.uint8))
         out["non_square_raises"] = False
     except ValueError:
         out["non_square_raises"] = True
@@ -109,13 +118,16 @@ def rotation_batch_pairs(module, rng):
 @check(points=3)
 def probe_loss_and_gradients(module, rng):
     """probe_loss_and_grads(W, b, features, labels, l2) returns the mean cross-entropy plus
-    (l2/2)||W||^2 and the gradients dW (d, classes), db (classes,); stable for large logits."""
+    (l2/2)||W||^2 and the gradients dW (d, classes), db (classes,) (l2 0.01-0.3); stable for
+    large logits (W scaled by 200-400, l2 = 0)."""
     features = rng.standard_normal((8, 5))
     W = rng.standard_normal((5, 4))
     b = rng.standard_normal(4)
     labels = rng.integers(0, 4, size=8)
-    loss, dW, db = module.probe_loss_and_grads(W, b, features, labels, 0.1)
-    big_loss, big_dW, big_db = module.probe_loss_and_grads(W * 300.0, b, features, labels, 0.0)
+    loss, dW, db = module.probe_loss_and_grads(W, b, features, labels,
+                                               float(rng.uniform(0.01, 0.3)))
+    big_loss, big_dW, big_db = module.probe_loss_and_grads(W * float(rng.uniform(200.0, 400.0)),
+                                                           b, features, labels, 0.0)
     return {"loss": np.asarray(loss, dtype=np.float64), "dW": dW, "db": db,
             "large_logits_loss": np.asarray(big_loss, dtype=np.float64),
             "large_logits_dW": big_dW, "large_logits_db": big_db}

@@ -2,10 +2,13 @@
 with the reference) and BERT's masking rule (judged in the grader from the returned arrays).
 
 The masking checks are property checks: a random rule cannot be compared draw for draw with
-the reference, so the judge (in the grader) rebuilds the check's input ids from their fixed
-seed and verifies, on the student's own output, every part of the rule: exactly k chosen
+the reference, so the judge (in the grader) rebuilds the check's input ids from their seed (drawn
+from the check's ``rng``; the judge reads it, and the rate, from the reference's run of the
+check) and verifies, on the student's own output, every part of the rule: exactly k chosen
 positions per row, none special, labels and weights, unchanged elsewhere, 80/10/10 proportions
-and spread on a large input, and randomness drawn from the ``rng`` argument only.
+and spread on a large input, and randomness drawn from the ``rng`` argument only. Every input
+(shapes and values of the attention checks, token ids, rates, the generators given to
+``mask_tokens``) is drawn from the check's ``rng``.
 """
 
 import numpy as np
@@ -31,18 +34,20 @@ def _attention(module, q, k, v, mask=None):
 def attention_without_mask(module, rng):
     """scaled_dot_product_attention(q, k, v) returns (out, weights): weights = softmax(q k^T /
     sqrt(d_k)) over the keys, shape (batch, T, S), out = weights v, shape (batch, T, d_v);
-    here T = 3 queries, S = 5 keys, d_k = 4, d_v = 6, and a second case with T = S."""
-    result = _attention(module, *_qkv(rng))
-    square = _attention(module, *_qkv(rng, t=4, s=4, d_k=9, d_v=4))
-    return {"T3_S5": result, "T4_S4": square}
+    here T = 2-4 queries, S = 5-7 keys, d_k and d_v 2-9, and a second case with T = S (2-6)."""
+    t, s, d_k, d_v = (int(v) for v in rng.integers([2, 5, 2, 2], [5, 8, 10, 10]))
+    result = _attention(module, *_qkv(rng, t=t, s=s, d_k=d_k, d_v=d_v))
+    n, d_k, d_v = (int(v) for v in rng.integers([2, 2, 2], [7, 10, 10]))
+    square = _attention(module, *_qkv(rng, t=n, s=n, d_k=d_k, d_v=d_v))
+    return {"T_S": result, "T_equals_S": square}
 
 
 @check(points=2)
 def attention_with_mask(module, rng):
     """With a bool mask (batch, T, S), masked pairs (False) get weight exactly 0 and the other
-    weights of the row still sum to 1 (a padding mask and a random mask)."""
+    weights of the row still sum to 1 (a padding mask with lengths 1-6 and a random mask)."""
     q, k, v = _qkv(rng, t=4, s=6)
-    lengths = np.array([6, 3])
+    lengths = rng.integers(1, 7, 2)
     padding = np.broadcast_to(np.arange(6)[None, None, :] < lengths[:, None, None], (2, 4, 6))
     random_mask = rng.random((2, 4, 6)) < 0.5
     random_mask[..., 0] = True  # every query may look at one key at least
@@ -52,10 +57,10 @@ def attention_with_mask(module, rng):
 
 @check(points=1)
 def attention_is_numerically_stable(module, rng):
-    """Scores in the thousands (q scaled by 1000) give finite weights and outputs: subtract the
-    row maximum before exp (a plain exp overflows to inf and returns NaN)."""
+    """Scores in the thousands (q scaled by 500-2000) give finite weights and outputs: subtract
+    the row maximum before exp (a plain exp overflows to inf and returns NaN)."""
     q, k, v = _qkv(rng)
-    return _attention(module, 1000.0 * q, k, v)
+    return _attention(module, float(rng.uniform(500.0, 2000.0)) * q, k, v)
 
 
 # -- the masking rule -----------------------------------------------------------------------
@@ -73,7 +78,7 @@ def _ids(seed: int, batch: int, steps: int) -> np.ndarray:
     return ids
 
 
-SMALL, LARGE = (11, 8, 20), (12, 1000, 128)  # (seed, batch, steps)
+SMALL, LARGE = (8, 20), (1000, 128)  # (batch, steps); the ids' seed is drawn by the check
 
 
 def _expected_counts(ids: np.ndarray, rate: float) -> np.ndarray:
@@ -81,9 +86,14 @@ def _expected_counts(ids: np.ndarray, rate: float) -> np.ndarray:
     return np.where(n > 0, np.maximum(1, np.floor(rate * n + 0.5)), 0).astype(int)
 
 
-def _masking(module, ids, seed, rate=0.15):
+def _seed(rng: np.random.Generator) -> int:
+    return int(rng.integers(2**63))
+
+
+def _masking(module, ids, rng, rate=0.15):
+    """mask_tokens on a copy of ``ids`` with a generator seeded from the check's ``rng``."""
     inputs, labels, weights = module.mask_tokens(
-        ids.copy(), np.random.default_rng(seed), VOCAB, rate=rate, n_special=N_SPECIAL,
+        ids.copy(), np.random.default_rng(_seed(rng)), VOCAB, rate=rate, n_special=N_SPECIAL,
         mask_id=MASK_ID)
     return {"inputs": inputs, "labels": labels, "weights": weights}
 
@@ -122,12 +132,14 @@ def _rule_violation(out: dict, ids: np.ndarray, rate: float) -> str | None:
 
 
 def _structure_judge(student: dict, reference: dict) -> tuple[bool, str]:
-    ids = _ids(*SMALL)
-    for rate in ("0.15", "0.4"):
-        reason = _rule_violation(student[f"rate_{rate}"], ids, float(rate))
+    ids = _ids(int(reference["ids_seed"]), *SMALL)
+    rates = [float(rate) for rate in reference["rates"]]
+    for index, rate in enumerate(rates):
+        reason = _rule_violation(student["outputs"][index], ids, rate)
         if reason:
-            return False, f"rate {rate}: {reason}"
-    return True, "the rule's structure holds (rates 0.15 and 0.4)"
+            return False, f"rate {rate:.3f}: {reason}"
+    shown = " and ".join(f"{rate:.3f}" for rate in rates)
+    return True, f"the rule's structure holds (rates {shown})"
 
 
 @check(points=2, judge=_structure_judge)
@@ -136,9 +148,12 @@ def masking_rule_structure(module, rng):
     (inputs, labels, weights) of shape (8, 20): exactly k = max(1, floor(rate n + 0.5)) chosen
     positions per row (0 if no candidate), never a special id; labels = the ids; weights 1.0
     at the chosen positions, 0.0 elsewhere; other positions unchanged; chosen ones [MASK] or
-    a non-special id."""
-    ids = _ids(*SMALL)
-    return {f"rate_{rate}": _masking(module, ids, 5, float(rate)) for rate in ("0.15", "0.4")}
+    a non-special id (rates 0.15 and one from 0.3-0.5)."""
+    ids_seed = _seed(rng)
+    ids = _ids(ids_seed, *SMALL)
+    rates = [0.15, float(rng.uniform(0.3, 0.5))]
+    return {"ids_seed": ids_seed, "rates": rates,
+            "outputs": [_masking(module, ids, rng, rate) for rate in rates]}
 
 
 def _within(name: str, value: float, target: float, tolerance: float) -> str | None:
@@ -148,7 +163,7 @@ def _within(name: str, value: float, target: float, tolerance: float) -> str | N
 
 
 def _proportions_judge(student: dict, reference: dict) -> tuple[bool, str]:
-    ids = _ids(*LARGE)
+    ids = _ids(int(reference["ids_seed"]), *LARGE)
     out = student["large"]
     reason = _rule_violation(out, ids, 0.15)
     if reason:
@@ -183,10 +198,11 @@ def _proportions_judge(student: dict, reference: dict) -> tuple[bool, str]:
 
 @check(points=3, judge=_proportions_judge)
 def masking_rule_proportions(module, rng):
-    """On 1000 x 128 seeded token ids (vocabulary 1000), the chosen positions are spread over
+    """On 1000 x 128 random token ids (vocabulary 1000), the chosen positions are spread over
     each row (15 % of the candidates in its first and in its second half), and of them about
     80 % become [MASK], 10 % a uniformly drawn non-special token, 10 % stay unchanged."""
-    return {"large": _masking(module, _ids(*LARGE), 7)}
+    ids_seed = _seed(rng)
+    return {"ids_seed": ids_seed, "large": _masking(module, _ids(ids_seed, *LARGE), rng)}
 
 
 def _rng_judge(student: dict, reference: dict) -> tuple[bool, str]:
@@ -205,14 +221,15 @@ def _rng_judge(student: dict, reference: dict) -> tuple[bool, str]:
 def masking_uses_the_given_rng(module, rng):
     """mask_tokens draws every random number from its `rng` argument: the same seed gives the
     same result, another seed other positions, and numpy's global random state is untouched."""
-    ids = _ids(*SMALL)
+    ids = _ids(_seed(rng), *SMALL)
 
     def run(seed):
         out = module.mask_tokens(ids.copy(), np.random.default_rng(seed), VOCAB, 0.15,
                                  N_SPECIAL, MASK_ID)
         return [np.asarray(a) for a in out]
 
-    np.random.seed(0)
-    first, again, other = run(3), run(3), run(4)
+    np.random.seed(int(rng.integers(2**32)))
+    seed, other_seed = _seed(rng), _seed(rng)
+    first, again, other = run(seed), run(seed), run(other_seed)
     return {"first": first, "again": again, "other": other,
             "global_after": float(np.random.random())}

@@ -3,10 +3,9 @@
 Instructors keep such files outside the students' reach and pass their folder with
 ``course grade --submissions DIR --out gradebook.csv --hidden-tests DIR``. A file is named
 like the exercise it checks; its checks are added to the public ones. Students see a hidden
-check's name and points only, never its code, inputs or expected values.
+check's name and points only, never its code, inputs or expected values. As the public checks,
+they draw their inputs from ``rng`` (fresh in every grading run), edge cases included.
 """
-
-import numpy as np
 
 from course_lib.grading.spec import check
 
@@ -14,14 +13,17 @@ from course_lib.grading.spec import check
 @check(points=1)
 def sigmoid_extreme_inputs(module, rng):
     """sigmoid stays finite and exact for very large |z| on a 1-d input."""
-    z = np.array([-800.0, -40.0, 0.0, 40.0, 800.0])
+    huge, large = rng.uniform(700.0, 900.0), rng.uniform(30.0, 50.0)
+    z = rng.permutation([-huge, -large, 0.0, large, huge])
     return {"sigmoid": module.sigmoid(z)}
 
 
 @check(points=1)
 def relu_grad_at_zero(module, rng):
     """relu_grad is 0 at exactly z = 0."""
-    z = np.array([[-1.0, 0.0, 2.0], [0.0, 3.0, -0.5]])
+    z = rng.standard_normal((2, 3))
+    z[rng.random((2, 3)) < 0.4] = 0.0
+    z[0, 0] = 0.0
     return {"relu_grad": module.relu_grad(z)}
 
 
