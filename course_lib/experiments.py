@@ -365,10 +365,11 @@ class LabelEfficiency:
         if n_test:
             errors = [100 * binomial_se(float(np.clip(r["accuracy"], 0, 1)), n_test)
                       for r in self.records]
+            low, high = f"{min(errors):.{digits}f}", f"{max(errors):.{digits}f}"
             lines += ["", f"Points, method minus {baseline}, paired over seeds, "
                           f"{round(100 * CONFIDENCE)} % t-interval. The test set's own "
                           f"standard error of one accuracy ({n_test} examples): "
-                          f"{min(errors):.{digits}f}–{max(errors):.{digits}f} points."]
+                          f"{low if low == high else f'{low}–{high}'} points."]
         return "\n".join(lines)
 
     def __add__(self, other: LabelEfficiency) -> LabelEfficiency:
