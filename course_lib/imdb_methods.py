@@ -61,12 +61,18 @@ def fit_with_validation(model, x, y, val: tuple, *, epochs: int, batch_size: int
 
 
 def predict_scores(model, x, batch_size: int = 256) -> np.ndarray:
-    """``model``'s outputs for ``x`` (inference mode), through Keras's compiled ``predict``
-    (a recurrent model called eagerly is many times slower)."""
+    """``model``'s outputs for ``x`` (n, ...) (inference mode), through Keras's compiled
+    ``predict`` (a recurrent model called eagerly is many times slower). ``x`` is padded with
+    copies of its first row to a whole number of batches, so that every batch has one shape
+    and the predict function is traced once per model (a short last batch, or validation and
+    test sets of different sizes, would trace it again each time); the padding's outputs are
+    dropped."""
     x = np.asarray(x)
     if not len(x):
         raise ValueError("no inputs to predict (an empty array)")
-    return np.asarray(model.predict(x, batch_size=batch_size, verbose=0))
+    n = len(x)
+    padded = np.concatenate([x, np.repeat(x[:1], -n % batch_size, axis=0)])
+    return np.asarray(model.predict(padded, batch_size=batch_size, verbose=0))[:n]
 
 
 def predict_labels(model, x, batch_size: int = 256) -> np.ndarray:

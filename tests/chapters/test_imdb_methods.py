@@ -162,3 +162,16 @@ def test_the_shipped_study_is_the_current_plan_with_the_shipped_models():
                    "it is complete")
 def test_the_shipped_study_is_complete():
     assert imdb_study.missing_runs(_shipped_study()) == []
+
+
+def test_predict_scores_pads_to_whole_batches_and_returns_one_row_per_input():
+    import keras
+
+    inputs = keras.Input((3,))
+    model = keras.Model(inputs, keras.layers.Dense(2)(inputs))
+    x = np.random.default_rng(0).normal(size=(5, 3)).astype("float32")
+    scores = im.predict_scores(model, x, batch_size=4)           # 5 rows: one batch padded
+    assert scores.shape == (5, 2)
+    np.testing.assert_allclose(scores, keras.ops.convert_to_numpy(model(x)), rtol=1e-5, atol=1e-6)
+    with pytest.raises(ValueError, match="empty"):
+        im.predict_scores(model, x[:0])
