@@ -88,15 +88,19 @@ def _library_output(ids, seed, rate):
 
 
 def test_library_masking_passes_the_exercise_judges():
-    """The chapter's rule is the exercise's: the grader's judges accept the library's output."""
-    small = ex09_checks._ids(*ex09_checks.SMALL)
-    passed, reason = ex09_checks._structure_judge(
-        {"rate_0.15": _library_output(small, 1, 0.15), "rate_0.4": _library_output(small, 2, 0.4)},
-        {})
-    assert passed, reason
-    large = ex09_checks._ids(*ex09_checks.LARGE)
-    passed, reason = ex09_checks._proportions_judge({"large": _library_output(large, 3, 0.15)}, {})
-    assert passed, reason
+    """The chapter's rule is the exercise's: the grader's judges accept the library's output
+    (inputs drawn from the seed and rates the reference run records, as in grading)."""
+    for ids_seed in (11, 12, 13):
+        rates = [0.15, 0.4]
+        small = ex09_checks._ids(ids_seed, *ex09_checks.SMALL)
+        outputs = [_library_output(small, 1 + i, rate) for i, rate in enumerate(rates)]
+        passed, reason = ex09_checks._structure_judge(
+            {"outputs": outputs}, {"ids_seed": ids_seed, "rates": rates})
+        assert passed, reason
+        large = ex09_checks._ids(ids_seed, *ex09_checks.LARGE)
+        passed, reason = ex09_checks._proportions_judge(
+            {"large": _library_output(large, 3, 0.15)}, {"ids_seed": ids_seed})
+        assert passed, reason
 
 
 def test_masked_positions_and_pretraining_batch():
