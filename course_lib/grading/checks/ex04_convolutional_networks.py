@@ -14,11 +14,17 @@ from course_lib.grading.spec import check
 
 def _size_cases(rng: np.random.Generator) -> list[tuple[int, int, int, str]]:
     """Ten (size, kernel, stride, padding) cases, five "valid" and five "same": kernel 1-7,
-    size from the kernel to 40, stride 1-3."""
+    size from the kernel to 40, stride 1-3; always among them the edge cases a formula gets
+    wrong most often: a "valid" kernel as large as the image, a "same" image smaller than
+    the stride."""
     cases = []
     for padding in ("valid", "same") * 5:
         kernel = int(rng.integers(1, 8))
         cases.append((int(rng.integers(kernel, 41)), kernel, int(rng.integers(1, 4)), padding))
+    kernel = int(rng.integers(1, 8))
+    cases[0] = (kernel, kernel, int(rng.integers(1, 4)), "valid")
+    size = int(rng.integers(1, 3))
+    cases[1] = (size, int(rng.integers(1, size + 1)), 3, "same")
     return cases
 
 
