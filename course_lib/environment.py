@@ -198,6 +198,37 @@ def summary_line(keras_module=None) -> str:
     return " | ".join(parts)
 
 
+RUN_LOG_VARIABLE = "COURSE_RUN_LOG"
+
+
+def record_run_event(event: str, **fields) -> None:
+    """Append one JSON line ``{"event": event, **fields}`` to the file named by
+    ``COURSE_RUN_LOG`` (set by ``course run`` / ``course publish`` for the notebook's kernel);
+    nothing when it is unset. This is how a published run knows, from inside the kernel, its
+    mode, backend and versions and which pre-trained models it loaded."""
+    path = os.environ.get(RUN_LOG_VARIABLE)
+    if not path:
+        return
+    import json
+
+    with open(path, "a", encoding="utf-8") as handle:
+        handle.write(json.dumps({"event": event, **fields}, sort_keys=True) + "\n")
+
+
+def _versions(keras_module=None) -> dict[str, str]:
+    """Versions of the libraries a chapter's results depend on (those that are imported)."""
+    import numpy as np
+
+    versions = {"python": platform.python_version(), "numpy": np.__version__}
+    if keras_module is not None:
+        versions["keras"] = keras_module.__version__
+    for name in ("tensorflow", "jax", "torch"):
+        module = sys.modules.get(name)
+        if module is not None and hasattr(module, "__version__"):
+            versions[name] = module.__version__
+    return versions
+
+
 def setup(seed: int = DEFAULT_SEED, keras: bool = True, deterministic: bool | None = None) -> None:
     """Prepare a notebook: quiet logs, versions, seeds, plot style. Prints one summary line.
 
@@ -230,6 +261,10 @@ def setup(seed: int = DEFAULT_SEED, keras: bool = True, deterministic: bool | No
     check_versions(modules)
     seed_everything(seed)
     plot_defaults()
+    record_run_event(
+        "setup", mode="fast" if fast_mode() else "full", hardware=hardware(),
+        backend=keras_module.backend.backend() if keras_module is not None else "none",
+        onednn=os.environ.get("TF_ENABLE_ONEDNN_OPTS", "default"), versions=_versions(keras_module))
     print(summary_line(keras_module))
     if keras_module is not None and not accelerators():
         print("No GPU found: everything runs on the CPU (fine for this course; see README 'GPU set-up').")

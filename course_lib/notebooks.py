@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import datetime
+import hashlib
+import json
 import os
 import shutil
 import subprocess
@@ -49,6 +52,65 @@ def find_chapters(selection: list[str] | None = None, chapters_dir: Path | None 
     return chosen
 
 
+def code_sha256(notebook) -> str:
+    """The fingerprint of a notebook's code, stored as ``course.run.code_sha256``.
+
+    The rule: take the code cells in order (markdown and raw cells, outputs, execution counts
+    and metadata do not count); each cell's source as one string (a source stored as a list
+    of lines is joined with ""); write that list of strings as compact JSON
+    (``json.dumps(sources, ensure_ascii=False, separators=(",", ":"))``), encode it as UTF-8
+    and take its sha256 in hex. Editing text never makes a stored run stale; changing,
+    adding, removing or reordering code does.
+
+    Args:
+        notebook: a notebook as nbformat reads it, or its JSON as a dict.
+    """
+    sources = []
+    for cell in notebook["cells"]:
+        if cell["cell_type"] == "code":
+            source = cell["source"]
+            sources.append("".join(source) if isinstance(source, list) else source)
+    text = json.dumps(sources, ensure_ascii=False, separators=(",", ":"))
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()
+
+
+def _read_run_log(path: Path) -> list[dict]:
+    if not path.exists():
+        return []
+    events = []
+    for line in path.read_text(encoding="utf-8").splitlines():
+        try:
+            events.append(json.loads(line))
+        except json.JSONDecodeError:
+            continue
+    return events
+
+
+def run_record(notebook, events: list[dict], started: datetime.datetime, seconds: float,
+               status: str, first_error: str = "") -> dict:
+    """What ``course.run`` in a notebook's metadata records about one execution: mode, date,
+    seconds, hardware, backend, versions, oneDNN, the code's :func:`code_sha256`, the
+    pre-trained models the kernel loaded (name, variant, source, sha256) and the outcome.
+    Mode, hardware, backend and versions are reported by the kernel itself
+    (``course_lib.setup()``); "unknown" when the notebook never called it."""
+    setup_events = [e for e in events if e.get("event") == "setup"]
+    first = setup_events[0] if setup_events else {}
+    return {
+        "mode": first.get("mode", "unknown"),
+        "date": started.strftime("%Y-%m-%dT%H:%M:%SZ"),
+        "seconds": round(seconds, 1),
+        "hardware": first.get("hardware", "unknown"),
+        "backend": first.get("backend", "unknown"),
+        "onednn": first.get("onednn", "unknown"),
+        "versions": first.get("versions", {}),
+        "code_sha256": code_sha256(notebook),
+        "pretrained": [{k: e.get(k, "") for k in ("name", "variant", "source", "sha256")}
+                       for e in events if e.get("event") == "pretrained"],
+        "status": status,
+        **({"first_error": first_error} if first_error else {}),
+    }
+
+
 def _first_error(error: Exception) -> str:
     text = str(getattr(error, "ename", "") or type(error).__name__)
     value = getattr(error, "evalue", "") or str(error).strip().splitlines()[-1:]
@@ -63,26 +125,45 @@ def execute_notebook(
     """Execute `source` top to bottom and write the executed copy to `destination`.
 
     The kernel's working directory is the chapter folder, so relative paths behave as in
-    JupyterLab. `source` is never written to.
+    JupyterLab. `source` is never written to. The copy's metadata ``course.run`` records the
+    run (:func:`run_record`), also when a cell failed.
     """
     import nbformat
     from nbclient import NotebookClient
     from tqdm.auto import tqdm
 
     notebook = nbformat.read(source, as_version=4)
+    started = datetime.datetime.now(datetime.timezone.utc)
+    start = time.perf_counter()
+    log = Path(tempfile.mkstemp(prefix="course-run-log-", suffix=".jsonl")[1])
+    previous_log = os.environ.get("COURSE_RUN_LOG")
+    os.environ["COURSE_RUN_LOG"] = str(log)  # the kernel inherits it: environment.record_run_event
     client = NotebookClient(
         notebook, timeout=timeout, kernel_name="python3", resources={"metadata": {"path": str(source.parent)}}
     )
     code_cells = [i for i, cell in enumerate(notebook.cells) if cell.cell_type == "code"]
     bar = tqdm(total=len(code_cells), desc=label or source.stem, unit="cell", disable=not progress, leave=False)
+    status, error_text = "failed", "interrupted"
     try:
         # The kernel's own log lines (not cell output) would clutter the progress bar.
         with client.setup_kernel(stderr=subprocess.DEVNULL):
             for index in code_cells:
                 client.execute_cell(notebook.cells[index], index)
                 bar.update()
+        status, error_text = "ok", ""
+    except Exception as error:
+        error_text = _first_error(error)
+        raise
     finally:
         bar.close()
+        if previous_log is None:
+            os.environ.pop("COURSE_RUN_LOG", None)
+        else:
+            os.environ["COURSE_RUN_LOG"] = previous_log
+        record = run_record(notebook, _read_run_log(log), started, time.perf_counter() - start,
+                            status, error_text)
+        log.unlink(missing_ok=True)
+        notebook.metadata.setdefault("course", {})["run"] = record
         nbformat.write(notebook, destination)
 
 

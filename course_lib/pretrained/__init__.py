@@ -432,8 +432,13 @@ def get_or_train(name: str, fast: bool | None = None, force: bool = False, verbo
     trains anew in any case. Two processes asking for the same model (two notebooks, parallel
     test workers) take turns: the second waits for the first to finish and then loads its model.
     """
+    from course_lib.environment import record_run_event
+
     with _model_lock(name, fast):
-        return _get_or_train(name, fast, force, verbose)
+        model, meta = _get_or_train(name, fast, force, verbose)
+    record_run_event("pretrained", name=name, variant=_variant(fast),
+                     source=meta.get("source", "trained"), sha256=meta.get("sha256", ""))
+    return model, meta
 
 
 @contextlib.contextmanager
