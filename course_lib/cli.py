@@ -61,6 +61,12 @@ def _cmd_run(args: argparse.Namespace) -> int:
     return run_chapters(args.chapters, fast=args.fast, timeout=args.timeout, output_dir=args.output_dir)
 
 
+def _cmd_publish(args: argparse.Namespace) -> int:
+    from course_lib.publish import publish
+
+    return publish(args.chapters, from_run=args.from_run, timeout=args.timeout)
+
+
 def _cmd_pretrain(args: argparse.Namespace) -> int:
     from course_lib import pretrained
 
@@ -125,6 +131,22 @@ def build_parser() -> argparse.ArgumentParser:
         "--output-dir", default=None, help="where executed copies go (default: a new temporary folder)"
     )
     run.set_defaults(func=_cmd_run)
+
+    publish = commands.add_parser(
+        "publish",
+        help="maintainers: store each chapter's full-mode run in chapters/",
+        description="Run chapters in full mode with the shipped pre-trained models and store "
+        "their outputs and a record of the run (metadata course.run) in chapters/; the text "
+        "cells are kept. Refuses a run that failed, ran in fast mode, ran other code, or loaded "
+        "a pre-trained model that is not the shipped one. The only command that writes into "
+        "chapters/.",
+    )
+    publish.add_argument("chapters", nargs="*", metavar="CHAPTER", help="chapters (default: all)")
+    publish.add_argument("--from-run", default=None, metavar="DIR",
+                         help="adopt the executed copies `course run --output-dir DIR` made "
+                         "(same checks) instead of running again")
+    publish.add_argument("--timeout", type=int, default=5000, help="seconds per cell (default 5000)")
+    publish.set_defaults(func=_cmd_publish)
 
     lab = commands.add_parser(
         "lab",
