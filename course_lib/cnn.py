@@ -486,7 +486,9 @@ def transfer_run(source, x_train, y_train, x_test, y_test, *, seed: int, epochs:
     """One seed of the small-data comparison on a target task with k classes (labels 0..k-1),
     every model trained with Adam on the same images:
 
-    - "from scratch": ``keras_document_cnn(k)`` on the target data alone (learning rate 1e-3);
+    - "from scratch": ``keras_document_cnn(k)`` on the target data alone (learning rate 1e-3)
+      for ``epochs + fine_tune_epochs`` epochs: as many passes over the target images as the
+      fine-tuned model gets in its two stages together (a matched budget);
     - "frozen features": ``transfer_model(source, k)`` (the source's layers up to "dense1",
       frozen), only the new head trains (learning rate 1e-2: a lone softmax layer needs it);
     - "fine-tuned": that model with its feature block unfrozen (``trainable = True``), compiled
@@ -509,7 +511,7 @@ def transfer_run(source, x_train, y_train, x_test, y_test, *, seed: int, epochs:
 
     keras.utils.set_random_seed(seed)
     scratch = compiled(keras_document_cnn(k), 1e-3)
-    scratch.fit(x_train, y_train, epochs=epochs, **fit)
+    scratch.fit(x_train, y_train, epochs=epochs + fine_tune_epochs, **fit)
     results = {"from scratch": _accuracy(scratch, x_test, y_test)}
 
     keras.utils.set_random_seed(seed)

@@ -329,8 +329,9 @@ def _backbone(recipe: dict, name: str = "cifar_backbone") -> keras.Model:
 
 
 def rotation_model(recipe: dict) -> keras.Model:
-    """The pretext network: the backbone (named "cifar_backbone", features (batch, 256)) and a 4-way
-    rotation head: pixels (batch, 32, 32, 3) -> rotation logits (batch, 4)."""
+    """The pretext network: the backbone (named "cifar_backbone"; features (batch, widths[-1]),
+    (batch, 128) with the course's backbone) and a 4-way rotation head:
+    pixels (batch, 32, 32, 3) -> rotation logits (batch, 4)."""
     from keras import layers
 
     keras.utils.set_random_seed(recipe["seed"])

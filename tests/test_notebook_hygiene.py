@@ -81,3 +81,14 @@ def test_full_mode_kernel_turns_onednn_on_and_stores_no_stderr(monkeypatch):
     shown = [o["data"]["text/plain"] for o in notebook.cells[1].outputs
              if o["output_type"] == "display_data"]
     assert len(shown) == 1 and "50/50" in shown[0] and "\r" not in json.dumps(outputs)
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.name)
+def test_figures_are_modest_pngs(path):
+    _, cells = _code_cells(path)
+    for index, cell in enumerate(cells):
+        for output in cell.get("outputs", []):
+            for kind, value in output.get("data", {}).items():
+                if kind.startswith("image/"):
+                    assert kind == "image/png", f"{path.name} code cell {index}: a {kind} figure; store PNG"
+                    assert len(value) * 3 // 4 < 250_000, f"{path.name} code cell {index}: a figure over 250 kB"
