@@ -253,11 +253,14 @@ def setup(seed: int = DEFAULT_SEED, keras: bool = True, deterministic: bool | No
         modules["keras"] = keras_module
         if deterministic is None:
             deterministic = fast_mode()
-        if deterministic and keras_module.backend.backend() == "tensorflow":
+        if keras_module.backend.backend() == "tensorflow":
             import tensorflow as tf
 
+            # TensorFlow's logger (re)sets its own level on import; its warnings (e.g. about
+            # tf.function retracing) would become stored outputs.
             tf.get_logger().setLevel("ERROR")
-            tf.config.experimental.enable_op_determinism()
+            if deterministic:
+                tf.config.experimental.enable_op_determinism()
     check_versions(modules)
     seed_everything(seed)
     plot_defaults()

@@ -28,6 +28,7 @@ from pathlib import Path
 
 from course_lib.notebooks import CHAPTERS_DIR, code_sha256, execute_notebook, find_chapters
 
+LOG_LINE = re.compile(r"^(WARNING|ERROR|INFO):[\w.]+:.*$", re.MULTILINE)  # a logging handler's line
 MACHINE_PATH = re.compile(r"(/root/|/home/\w+|/tmp/|/Users/\w+|[A-Z]:\\\\Users)")
 
 
@@ -84,6 +85,9 @@ def run_problems(executed, chapter, shipped_sha256=None) -> list[str]:
                 problems.append(f"{where} stored an error: {output.get('ename')}: {output.get('evalue')}")
             elif output.get("name") == "stderr":
                 problems.append(f"{where} wrote to stderr: {output.get('text', '')[:120]!r}")
+            elif LOG_LINE.search(output.get("text", "")):
+                problems.append(f"{where} shows a library's log line: "
+                                f"{LOG_LINE.search(output['text']).group(0)[:120]!r}")
             if MACHINE_PATH.search(_output_text(output)):
                 problems.append(f"{where} shows a machine path")
     return problems

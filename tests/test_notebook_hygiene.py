@@ -92,3 +92,14 @@ def test_figures_are_modest_pngs(path):
                 if kind.startswith("image/"):
                     assert kind == "image/png", f"{path.name} code cell {index}: a {kind} figure; store PNG"
                     assert len(value) * 3 // 4 < 250_000, f"{path.name} code cell {index}: a figure over 250 kB"
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.name)
+def test_no_library_log_lines_in_outputs(path):
+    from course_lib.publish import LOG_LINE
+
+    _, cells = _code_cells(path)
+    for index, cell in enumerate(cells):
+        for output in cell.get("outputs", []):
+            text = "".join(output.get("text", ""))
+            assert not LOG_LINE.search(text), f"{path.name} code cell {index}: {LOG_LINE.search(text).group(0)[:100]}"

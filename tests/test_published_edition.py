@@ -159,13 +159,14 @@ def test_run_problems_names_each_reason():
     cell.execution_count = 1
     cell.outputs = [nbformat.v4.new_output("stream", name="stderr", text="warning"),
                     nbformat.v4.new_output("stream", name="stdout", text="saved to /tmp/x"),
+                    nbformat.v4.new_output("stream", name="stdout", text="WARNING:tensorflow:5 out of 9 calls"),
                     nbformat.v4.new_output("error", ename="ValueError", evalue="bad", traceback=[])]
     notebook.cells = [cell]
     notebook.metadata["course"] = {"run": {
         "mode": "full", "status": "ok", "code_sha256": code_sha256(notebook),
         "pretrained": [{"name": "cifar_source", "variant": "full", "source": "cache", "sha256": "0" * 64}]}}
     problems = " | ".join(publish.run_problems(notebook, notebook, shipped_sha256={"cifar_source": "1" * 64}))
-    for reason in ("stderr", "machine path", "stored an error", "not the shipped one"):
+    for reason in ("stderr", "machine path", "log line", "stored an error", "not the shipped one"):
         assert reason in problems, (reason, problems)
 
 
