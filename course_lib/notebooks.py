@@ -111,6 +111,19 @@ def run_record(notebook, events: list[dict], started: datetime.datetime, seconds
     }
 
 
+def chosen_chapters(selection: list[str] | None, chapters_dir: Path | None = None) -> list[Path]:
+    """:func:`find_chapters` for a command: on a bad selection or an empty folder, prints why to
+    stderr and returns an empty list (the command then exits with status 2)."""
+    try:
+        notebooks = find_chapters(selection, chapters_dir)
+    except ValueError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return []
+    if not notebooks:
+        print(f"error: no chapter notebooks in {chapters_dir or CHAPTERS_DIR}", file=sys.stderr)
+    return notebooks
+
+
 def _first_error(error: Exception) -> str:
     text = str(getattr(error, "ename", "") or type(error).__name__)
     value = getattr(error, "evalue", "") or str(error).strip().splitlines()[-1:]
@@ -174,13 +187,8 @@ def run_chapters(
     output_dir: str | os.PathLike | None = None,
 ) -> int:
     """`course run`: execute chapters in copies and print a summary table. Returns an exit code."""
-    try:
-        notebooks = find_chapters(selection)
-    except ValueError as error:
-        print(f"error: {error}", file=sys.stderr)
-        return 2
+    notebooks = chosen_chapters(selection)
     if not notebooks:
-        print(f"error: no chapter notebooks in {CHAPTERS_DIR}", file=sys.stderr)
         return 2
     if fast:
         os.environ["COURSE_FAST"] = "1"

@@ -22,11 +22,10 @@ from __future__ import annotations
 
 import os
 import re
-import sys
 import tempfile
 from pathlib import Path
 
-from course_lib.notebooks import CHAPTERS_DIR, code_sha256, execute_notebook, find_chapters
+from course_lib.notebooks import chosen_chapters, code_sha256, execute_notebook
 
 LOG_LINE = re.compile(r"^(WARNING|ERROR|INFO):[\w.]+:.*$", re.MULTILINE)  # a logging handler's line
 MACHINE_PATH = re.compile(r"(/root/|/home/\w+|/tmp/|/Users/\w+|[A-Z]:\\\\Users)")
@@ -129,13 +128,8 @@ def publish(selection: list[str] | None, from_run: str | os.PathLike | None = No
     ``chapters/``. Returns an exit code: 0 when every chosen chapter was published."""
     import nbformat
 
-    try:
-        notebooks = find_chapters(selection, chapters_dir)
-    except ValueError as error:
-        print(f"error: {error}", file=sys.stderr)
-        return 2
+    notebooks = chosen_chapters(selection, chapters_dir)
     if not notebooks:
-        print(f"error: no chapter notebooks in {chapters_dir or CHAPTERS_DIR}", file=sys.stderr)
         return 2
     if from_run is None:
         os.environ.pop("COURSE_FAST", None)  # a published run is a full-mode run
