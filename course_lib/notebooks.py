@@ -14,6 +14,8 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+from course_lib.environment import RUN_LOG_VARIABLE
+
 PACKAGE_DIR = Path(__file__).resolve().parent
 COURSE_ROOT = PACKAGE_DIR.parent
 CHAPTERS_DIR = COURSE_ROOT / "chapters"
@@ -149,8 +151,8 @@ def execute_notebook(
     started = datetime.datetime.now(datetime.timezone.utc)
     start = time.perf_counter()
     log = Path(tempfile.mkstemp(prefix="course-run-log-", suffix=".jsonl")[1])
-    previous_log = os.environ.get("COURSE_RUN_LOG")
-    os.environ["COURSE_RUN_LOG"] = str(log)  # the kernel inherits it: environment.record_run_event
+    previous_log = os.environ.get(RUN_LOG_VARIABLE)
+    os.environ[RUN_LOG_VARIABLE] = str(log)  # the kernel inherits it: environment.record_run_event
     client = NotebookClient(
         notebook, timeout=timeout, kernel_name="python3", resources={"metadata": {"path": str(source.parent)}}
     )
@@ -170,9 +172,9 @@ def execute_notebook(
     finally:
         bar.close()
         if previous_log is None:
-            os.environ.pop("COURSE_RUN_LOG", None)
+            os.environ.pop(RUN_LOG_VARIABLE, None)
         else:
-            os.environ["COURSE_RUN_LOG"] = previous_log
+            os.environ[RUN_LOG_VARIABLE] = previous_log
         record = run_record(notebook, _read_run_log(log), started, time.perf_counter() - start,
                             status, error_text)
         log.unlink(missing_ok=True)
