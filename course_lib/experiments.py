@@ -14,7 +14,8 @@ Rules every chapter follows (and that these functions enforce):
 - **The test set's own noise.** Every seed is scored on the same test set, so the interval over
   seeds does not contain the test set's sampling error: an accuracy ``p`` measured on ``m``
   examples has a binomial standard error ``sqrt(p (1 - p) / m)`` of its own, which a
-  comparison prints beside the difference.
+  comparison prints beside the difference. Two trained models scored on the same test examples
+  are compared by :func:`paired_test_difference` (the per-example paired standard error).
 
 Label efficiency (chapters 07-09): how test accuracy grows with the number of labelled examples
 per class, for several ways of training. Every method sees the *same* labelled subset for a
@@ -124,6 +125,61 @@ def binomial_se(accuracy: float, n: int) -> float:
     if not (np.isfinite(accuracy) and 0.0 <= accuracy <= 1.0):
         raise ValueError(f"`accuracy` must be a number in [0, 1], got {accuracy!r}")
     return math.sqrt(accuracy * (1.0 - accuracy) / n)
+
+
+@dataclass(frozen=True)
+class PairedTestDifference:
+    """Two models' accuracies on the *same* test examples and their paired difference.
+
+    ``difference``: accuracy of a minus accuracy of b; ``se``: its standard error over the test
+    examples, ``sd(c_a - c_b) / sqrt(n)`` with ``c`` the 0/1 correctness per example (paired:
+    examples both get right or both get wrong add no noise); ``low``, ``high``: the normal
+    95 % interval ``difference ± 1.96 se``; ``disagree``: examples on which exactly one is right.
+    This is the test set's own noise for one pair of trained models, not the seed-to-seed noise
+    of training them (:func:`compare`)."""
+
+    accuracy_a: float
+    accuracy_b: float
+    difference: float
+    se: float
+    low: float
+    high: float
+    n: int
+    disagree: int
+
+    def format(self, scale: float = 100.0, digits: int = 1) -> str:
+        """E.g. ``+0.3 points, SE 0.4, 95 % interval [-0.5, +1.1] over 10000 test examples
+        (they disagree on 1043)``."""
+        return (f"{scale * self.difference:+.{digits}f} points, SE {scale * self.se:.{digits}f}, "
+                f"95 % interval [{scale * self.low:+.{digits}f}, {scale * self.high:+.{digits}f}] "
+                f"over {self.n} test examples (they disagree on {self.disagree})")
+
+
+def paired_test_difference(correct_a, correct_b) -> PairedTestDifference:
+    """The paired difference of two models on one test set. correct_a, correct_b: (n,) bools
+    (or 0/1), whether each model got each test example right, aligned by example."""
+    a = np.asarray(correct_a)
+    b = np.asarray(correct_b)
+    for name, c in (("correct_a", a), ("correct_b", b)):
+        if c.ndim != 1 or c.size < 2:
+            raise ValueError(f"`{name}` must be a 1-D array of at least 2 per-example results, "
+                             f"got shape {c.shape}")
+        if not np.isin(c, (0, 1)).all():
+            raise ValueError(f"`{name}` must hold True/False (or 0/1) per test example")
+    checks.check_same_length("correct_a", a, "correct_b", b)
+    a, b = a.astype(np.float64), b.astype(np.float64)
+    d = a - b
+    n = int(d.size)
+    mean, se = float(d.mean()), float(d.std(ddof=1) / math.sqrt(n))
+    z = float(_normal_quantile(CONFIDENCE))
+    return PairedTestDifference(float(a.mean()), float(b.mean()), mean, se, mean - z * se,
+                             mean + z * se, n, int(np.sum(d != 0)))
+
+
+def _normal_quantile(confidence: float) -> float:
+    from scipy import stats
+
+    return float(stats.norm.ppf(0.5 + confidence / 2))
 
 
 def verdict(interval: Interval, min_seeds: int = MIN_SEEDS_FOR_VERDICT) -> str:

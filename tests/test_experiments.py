@@ -207,3 +207,28 @@ def test_describe_gain_states_every_budget_with_interval_and_verdict():
     assert "clear" not in text.split(";")[1]
     with pytest.raises(ValueError, match="no budget"):
         experiments.describe_gain(result, "a", "c")
+
+
+def test_paired_test_difference_by_hand():
+    a = np.array([1, 1, 0, 1, 0, 1, 1, 0], dtype=bool)
+    b = np.array([1, 0, 0, 1, 1, 1, 0, 0], dtype=bool)
+    d = a.astype(float) - b                      # [0, 1, 0, 0, -1, 0, 1, 0]
+    result = experiments.paired_test_difference(a, b)
+    se = np.sqrt(np.sum((d - d.mean()) ** 2) / 7 / 8)
+    assert result.accuracy_a == 5 / 8 and result.accuracy_b == 4 / 8
+    assert result.difference == pytest.approx(1 / 8) and result.se == pytest.approx(se)
+    assert result.low == pytest.approx(1 / 8 - 1.959964 * se, abs=1e-6)
+    assert result.high == pytest.approx(1 / 8 + 1.959964 * se, abs=1e-6)
+    assert result.n == 8 and result.disagree == 3
+    assert result.format().startswith("+12.5 points, SE")
+    same = experiments.paired_test_difference(a, a)
+    assert same.difference == 0 and same.se == 0 and same.disagree == 0
+
+
+def test_paired_test_difference_refuses_bad_input():
+    with pytest.raises(ValueError, match="True/False"):
+        experiments.paired_test_difference([0.5, 1.0], [1, 0])
+    with pytest.raises(ValueError, match="at least 2"):
+        experiments.paired_test_difference([1], [0])
+    with pytest.raises(ValueError, match="correct_a"):
+        experiments.paired_test_difference([1, 0, 1], [1, 0])
