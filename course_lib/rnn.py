@@ -26,7 +26,7 @@ import re
 import time
 from collections import Counter
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 
 import numpy as np
 
@@ -359,14 +359,19 @@ def chapter_recipe(fast: bool) -> dict:
     reviews whole), embedding 32 with embedding dropout 0.5, 32 units, at most 5 epochs of Adam at
     1e-3, batch 64: chosen on the validation split of the training reviews. fast: the shipped
     sample (800 training reviews): 64 steps, smaller sizes and a larger learning rate, so that
-    3 epochs take seconds and still show something."""
+    3 epochs take seconds and still show something.
+
+    The masking ablation trains on ``ablation_reviews`` training reviews read at
+    ``ablation_length`` steps, without bucketing (padding is what it measures): in full mode
+    4 000 reviews at 512 steps (93 % of them padded); in fast mode all 800 at 256 steps, so that
+    most reviews carry padding there too (at 64 steps almost none would)."""
     if fast:
         return {"vocab_size": 5000, "sequence_length": 64, "embed_dim": 16, "units": 16,
                 "embedding_dropout": EMBEDDING_DROPOUT, "epochs": 3, "batch_size": 32,
-                "learning_rate": 1e-2}
+                "learning_rate": 1e-2, "ablation_reviews": 800, "ablation_length": 256}
     return {"vocab_size": 20000, "sequence_length": 512, "embed_dim": 32, "units": 32,
             "embedding_dropout": EMBEDDING_DROPOUT, "epochs": 5, "batch_size": 64,
-            "learning_rate": 1e-3}
+            "learning_rate": 1e-3, "ablation_reviews": 4000, "ablation_length": 512}
 
 
 def sentiment_model(kind: str, vocab_size: int, sequence_length: int | None = None, *,
@@ -426,11 +431,12 @@ class SentimentRun:
     """What :func:`train_sentiment` measured. model: the final model; history: per-epoch lists
     of the run on the training split ("loss", "accuracy", "val_loss", "val_accuracy",
     "examples_per_second"); best_epoch (from 1) and val_accuracy: the epoch chosen on the
-    validation split and its accuracy; trained_on: training reviews of the final model (train, or
-    train + validation after a refit); seconds: wall time of all ``fit`` calls (validation,
-    compilation and the refit included), refit_seconds the refit's share; examples_per_second:
-    median training throughput over the epochs of the first run (validation excluded);
-    test_accuracy: None unless a test set was given."""
+    validation split and its accuracy; trained_on: training reviews; seconds: wall time of
+    ``fit`` (validation and compilation included); examples_per_second: median training
+    throughput over the epochs (validation excluded); test_accuracy: None unless a test set was
+    given (the model with the best validation accuracy, measured once); test_correct: (n_test,)
+    bool, which test reviews it got right (for paired comparisons between models on the same
+    test set), None without a test set."""
 
     name: str
     model: object
@@ -440,9 +446,9 @@ class SentimentRun:
     val_accuracy: float = float("nan")
     trained_on: int = 0
     seconds: float = 0.0
-    refit_seconds: float = 0.0
     examples_per_second: float = 0.0
     test_accuracy: float | None = None
+    test_correct: np.ndarray | None = None
 
 
 def compile_sentiment(model, learning_rate: float = 1e-3) -> None:
@@ -463,17 +469,110 @@ def _check_xy(name: str, xy) -> tuple[np.ndarray, np.ndarray]:
     return x, y.astype(np.float32)
 
 
+def length_batches(ids: np.ndarray, labels: np.ndarray | None = None, *, batch_size: int = 64,
+                   shuffle: bool = True, seed: int = 0, round_to: int = 32):
+    """Batches of reviews of similar length, each cut to its longest review: a
+    ``keras.utils.PyDataset`` for ``fit``, ``evaluate`` and ``predict``.
+
+    ids: right-padded token ids (n, steps) int (0 = padding); labels: (n,) or None. The reviews
+    are sorted by length (ties broken at random), cut into batches of ``batch_size``, and each
+    batch is trimmed to its longest review rounded up to a multiple of ``round_to`` steps
+    (a few distinct shapes, so the compiled step is traced a few times only). shuffle: the order
+    of the batches and the tie-breaking are drawn anew every epoch from ``seed``; without it,
+    batches follow the sorted order and ``order`` maps batch rows back to the rows of ``ids``.
+
+    With a mask (``mask_zero=True``) and right padding the trimmed steps are padding that the
+    recurrent layer skips anyway, so a model gives the same outputs on a trimmed batch; it only
+    stops paying for them (the padded steps of a masked layer still cost compute).
+    """
+    import keras
+
+    ids = checks.as_index_array("ids", ids, ndim=2).astype(np.int32)
+    if not is_right_padded(padding_mask(ids)):
+        raise ValueError("`ids` must be right-padded (real tokens first, then 0s): trimming a "
+                         "batch cuts its trailing steps")
+    if labels is not None:
+        labels = np.asarray(labels, dtype=np.float32)
+        checks.check_same_length("ids", ids, "labels", labels)
+    batch_size = checks.check_positive_int("batch_size", batch_size)
+    round_to = checks.check_positive_int("round_to", round_to)
+    lengths = padding_mask(ids).sum(axis=1)
+
+    class LengthBatches(keras.utils.PyDataset):
+        def __init__(self):
+            super().__init__()
+            self.rng = np.random.default_rng(seed)
+            self._arrange()
+
+        def _arrange(self):
+            ties = self.rng.random(len(lengths)) if shuffle else np.zeros(len(lengths))
+            self.order = np.lexsort((ties, lengths))
+            self.batches = [self.order[i:i + batch_size] for i in range(0, len(lengths), batch_size)]
+            if shuffle:
+                self.batches = [self.batches[i] for i in self.rng.permutation(len(self.batches))]
+
+        def __len__(self):
+            return len(self.batches)
+
+        def __getitem__(self, index):
+            rows = self.batches[index]
+            steps = min(ids.shape[1], max(round_to, -(-int(lengths[rows].max()) // round_to) * round_to))
+            if labels is None:
+                return (ids[rows, :steps],)
+            return ids[rows, :steps], labels[rows]
+
+        def on_epoch_end(self):
+            if shuffle:
+                self._arrange()
+
+    return LengthBatches()
+
+
+def _keras_input(batches):
+    """What ``fit``/``predict`` get for :func:`length_batches`: the ``PyDataset`` itself, or on
+    the TensorFlow backend a ``tf.data`` pipeline over it with a declared variable length.
+    (Keras's TensorFlow adapter infers a ``PyDataset``'s shapes from its first two batches and
+    refuses any later batch of another length; JAX and PyTorch take each batch as it comes.)"""
+    import keras
+
+    if keras.backend.backend() != "tensorflow":
+        return batches
+    import tensorflow as tf
+
+    ids = tf.TensorSpec((None, None), tf.int32)
+    signature = (ids,) if len(batches[0]) == 1 else (ids, tf.TensorSpec((None,), tf.float32))
+    passes = []
+
+    def generate():  # one pass per epoch; every pass after the first draws a new arrangement
+        if passes:
+            batches.on_epoch_end()
+        passes.append(1)
+        for index in range(len(batches)):
+            yield batches[index]
+
+    dataset = tf.data.Dataset.from_generator(generate, output_signature=signature)
+    return dataset.apply(tf.data.experimental.assert_cardinality(len(batches))).prefetch(2)
+
+
+def _variable_length(model) -> bool:
+    shape = getattr(model, "input_shape", None)
+    return isinstance(shape, tuple) and len(shape) == 2 and shape[1] is None
+
+
 def train_sentiment(model, train, val, *, test=None, epochs: int = 6, batch_size: int = 64,
-                    learning_rate: float = 1e-3, patience: int = 2, refit: bool = False,
-                    seed: int = 0, verbose: bool = False) -> SentimentRun:
+                    learning_rate: float = 1e-3, patience: int = 2,
+                    seed: int = 0, bucket: bool = False,
+                    verbose: bool = False) -> SentimentRun:
     """The chapter's training recipe. train, val, test: (ids (n, steps) int, labels (n,) 0/1).
 
     Compiles ``model`` (:func:`compile_sentiment`), trains at most ``epochs`` epochs with Adam and
     keeps the weights of the epoch with the best validation accuracy (early stopping after
     ``patience`` epochs without improvement): the number of epochs is chosen on the validation
-    set. refit: then train a fresh copy of the model on train + val for that number of epochs
-    (:func:`refit_sentiment`) and make it the final model. Finally, if ``test`` is given, measure
-    the final model's test accuracy once. verbose: one line per epoch.
+    set (the validation reviews are not trained on afterwards). If ``test`` is given, measure
+    that model's test accuracy once. bucket: train and validate on :func:`length_batches`
+    (batches of similar length, trimmed; the model must take any length: build it with
+    ``sequence_length=None``): a fraction of the padded steps, but batches of similar lengths
+    instead of random ones, which changes the training itself. verbose: one line per epoch.
     """
     import keras
 
@@ -490,8 +589,19 @@ def train_sentiment(model, train, val, *, test=None, epochs: int = 6, batch_size
     monitor = TrainingMonitor(batch_size=batch_size, examples_per_epoch=len(x_train),
                               verbose=verbose)
     start = time.perf_counter()
-    fitted = model.fit(x_train, y_train, batch_size=batch_size, epochs=epochs,
-                       validation_data=(x_val, y_val), callbacks=[stop, monitor], verbose=0)
+    if bucket:
+        if not _variable_length(model):
+            raise ValueError("bucket=True trims every batch to its longest review: build the model "
+                             "with sequence_length=None, got input shape "
+                             f"{getattr(model, 'input_shape', None)}")
+        fitted = model.fit(_keras_input(length_batches(x_train, y_train, batch_size=batch_size,
+                                                       seed=seed)),
+                           epochs=epochs, callbacks=[stop, monitor], verbose=0, shuffle=False,
+                           validation_data=_keras_input(length_batches(x_val, y_val, batch_size=256,
+                                                                       shuffle=False)))
+    else:
+        fitted = model.fit(x_train, y_train, batch_size=batch_size, epochs=epochs,
+                           validation_data=(x_val, y_val), callbacks=[stop, monitor], verbose=0)
     seconds = time.perf_counter() - start
     history = {k: [float(v) for v in values] for k, values in fitted.history.items()}
     best = int(np.argmax(history["val_accuracy"]))
@@ -499,56 +609,36 @@ def train_sentiment(model, train, val, *, test=None, epochs: int = 6, batch_size
         name=model.name, model=model, params=int(model.count_params()), history=history,
         best_epoch=best + 1, val_accuracy=history["val_accuracy"][best], trained_on=len(x_train),
         seconds=seconds, examples_per_second=float(np.median(history["examples_per_second"])))
-    if refit:
-        run = refit_sentiment(run, train, val, batch_size=batch_size, learning_rate=learning_rate,
-                              seed=seed)
     if test is not None:
-        run.test_accuracy = _test_accuracy(run.model, test, batch_size)
+        measure_test(run, test, batch_size)
     return run
 
 
-def _test_accuracy(model, test, batch_size: int) -> float:
+def measure_test(run: SentimentRun, test, batch_size: int = 256) -> float:
+    """Measure ``run.model`` on ``test`` (ids (n, steps), labels (n,)) once: sets
+    ``run.test_correct`` (which reviews it got right) and ``run.test_accuracy``; returns the
+    accuracy."""
     x_test, y_test = _check_xy("test", test)
-    scores = model.evaluate(x_test, y_test, batch_size=max(batch_size, 256), verbose=0,
-                            return_dict=True)
-    return float(scores["accuracy"])
-
-
-def refit_sentiment(run: SentimentRun, train, val, *, test=None, batch_size: int = 64,
-                    learning_rate: float = 1e-3, seed: int = 0) -> SentimentRun:
-    """A fresh copy of ``run.model`` (``keras.models.clone_model``: new initial weights) trained on
-    train + val for ``run.best_epoch`` epochs (the number chosen on the validation split by
-    :func:`train_sentiment`), without looking at any held-out data. Returns a new
-    :class:`SentimentRun` with the refitted model, the first run's history, best epoch,
-    validation accuracy and throughput, ``trained_on`` = len(train) + len(val), ``seconds`` the
-    two runs' total and ``refit_seconds`` the refit's share; then, if ``test`` is given, the
-    refitted model's test accuracy (measured once). ``run`` itself is left as it was."""
-    import keras
-
-    x_train, y_train = _check_xy("train", train)
-    x_val, y_val = _check_xy("val", val)
-    if run.best_epoch < 1:
-        raise ValueError(f"`run.best_epoch` must be at least 1, got {run.best_epoch!r}")
-    keras.utils.set_random_seed(seed)
-    final = keras.models.clone_model(run.model)
-    compile_sentiment(final, learning_rate)
-    x_all, y_all = np.concatenate([x_train, x_val]), np.concatenate([y_train, y_val])
-    start = time.perf_counter()
-    final.fit(x_all, y_all, batch_size=checks.check_positive_int("batch_size", batch_size),
-              epochs=run.best_epoch, verbose=0)
-    refit_seconds = time.perf_counter() - start
-    refitted = replace(run, model=final, trained_on=len(x_all), seconds=run.seconds + refit_seconds,
-                       refit_seconds=refit_seconds, test_accuracy=None)
-    if test is not None:
-        refitted.test_accuracy = _test_accuracy(final, test, batch_size)
-    return refitted
+    probs = predict_proba(run.model, x_test, max(batch_size, 256))
+    run.test_correct = (probs > 0.5) == (y_test > 0.5)
+    run.test_accuracy = float(np.mean(run.test_correct))
+    return run.test_accuracy
 
 
 def predict_proba(model, ids: np.ndarray, batch_size: int = 256) -> np.ndarray:
-    """P(positive) for each row of ``ids`` (n, steps): sigmoid of the model's logits, (n,)."""
+    """P(positive) for each row of ``ids`` (n, steps): sigmoid of the model's logits, (n,).
+    A model that takes any length (``sequence_length=None``) reads right-padded ``ids`` in
+    :func:`length_batches` (trimmed batches, the rows put back in their order)."""
     import keras
 
-    logits = model.predict(np.asarray(ids, dtype=np.int32), batch_size=batch_size, verbose=0)
+    ids = np.asarray(ids, dtype=np.int32)
+    if _variable_length(model) and ids.ndim == 2 and len(ids) and is_right_padded(padding_mask(ids)):
+        batches = length_batches(ids, batch_size=batch_size, shuffle=False)
+        logits = np.empty(len(ids), dtype=np.float64)
+        logits[batches.order] = np.asarray(model.predict(_keras_input(batches),
+                                                         verbose=0)).reshape(-1)
+    else:
+        logits = np.asarray(model.predict(ids, batch_size=batch_size, verbose=0)).reshape(-1)
     return np.asarray(keras.ops.sigmoid(logits), dtype=np.float64).reshape(-1)
 
 

@@ -215,28 +215,87 @@ def test_train_sentiment_recipe():
     assert run.seconds > 0 and run.examples_per_second > 0
     assert "gru" in rnn.results_table([run])
     assert run.test_accuracy == pytest.approx(rnn.accuracy(model, ids[208:], y[208:]))
+    assert run.test_correct.shape == (48,) and run.test_correct.mean() == pytest.approx(run.test_accuracy)
     probs = rnn.predict_proba(model, ids[208:])
     assert probs.shape == (48,) and np.all((probs >= 0) & (probs <= 1))
-    refitted = rnn.train_sentiment(model, (ids[:160], y[:160]), (ids[160:208], y[160:208]),
-                                   test=(ids[208:], y[208:]), epochs=3, batch_size=32,
-                                   learning_rate=1e-2, refit=True)
-    assert refitted.model is not model and refitted.trained_on == 208 and run.trained_on == 160
-    assert 0 < refitted.refit_seconds < refitted.seconds
-    assert refitted.test_accuracy == pytest.approx(rnn.accuracy(refitted.model, ids[208:], y[208:]))
-    again = rnn.refit_sentiment(run, (ids[:160], y[:160]), (ids[160:208], y[160:208]),
-                                batch_size=32, learning_rate=1e-2)
-    assert again.model is not run.model and run.trained_on == 160 and again.trained_on == 208
-    assert again.test_accuracy is None and again.best_epoch == run.best_epoch
-    assert run.model is model and run.test_accuracy is not None
-    with pytest.raises(ValueError, match="`run.best_epoch` must be at least 1"):
-        rnn.refit_sentiment(rnn.SentimentRun("gru", model, 1), (ids, y), (ids, y))
+    assert run.model is model and run.trained_on == 160
     with pytest.raises(ValueError, match=r"`train\[1\]` \(shape \(160,\)\) has values out of range"):
         rnn.train_sentiment(model, (ids[:160], y[:160] + 1), (ids[160:], y[160:]))
     with pytest.raises(ValueError, match="`val` must be a pair"):
         rnn.train_sentiment(model, (ids, y), ids)
 
 
+def test_length_batches_cover_every_review_once_trimmed():
+    ids, y = _toy_reviews(100, steps=40, seed=3)
+    batches = rnn.length_batches(ids, y, batch_size=16, seed=0, round_to=8)
+    assert len(batches) == 7
+    first = [rows.copy() for rows in batches.batches]
+    seen = np.concatenate(first)
+    assert np.array_equal(np.sort(seen), np.arange(100))
+    lengths = (ids != 0).sum(axis=1)
+    for index, rows in enumerate(batches.batches):
+        x, labels = batches[index]
+        assert x.shape[1] % 8 == 0 and x.shape[1] >= lengths[rows].max() and x.shape[1] - 8 < lengths[rows].max()
+        assert np.array_equal(x, ids[rows, :x.shape[1]]) and np.array_equal(labels, y[rows])
+        assert not ids[rows, x.shape[1]:].any()                 # only padding was cut
+    batches.on_epoch_end()
+    assert not all(np.array_equal(a, b) for a, b in zip(first, batches.batches, strict=True))
+    fixed = rnn.length_batches(ids, batch_size=16, shuffle=False)
+    assert np.array_equal(np.concatenate(fixed.batches), fixed.order)
+    assert np.all(np.diff(lengths[fixed.order]) >= 0) and len(fixed[0]) == 1
+    with pytest.raises(ValueError, match="must be right-padded"):
+        rnn.length_batches(rnn.left_pad(ids), y)
+    with pytest.raises(ValueError, match="`batch_size` must be a positive integer"):
+        rnn.length_batches(ids, y, batch_size=0)
+
+
+@pytest.mark.parametrize("kind", ["gru", "bigru"])
+def test_bucketed_training_and_prediction(kind):
+    """A masked model with given weights gives the same outputs on trimmed batches (training itself
+    sees differently composed batches)."""
+    ids, y = _toy_reviews(256, steps=24, seed=1)
+    fixed = rnn.sentiment_model(kind, vocab_size=30, sequence_length=24, embed_dim=8, units=8,
+                                dropout=0.0, seed=0)
+    with pytest.raises(ValueError, match="sequence_length=None"):
+        rnn.train_sentiment(fixed, (ids[:160], y[:160]), (ids[160:208], y[160:208]), bucket=True)
+    model = rnn.sentiment_model(kind, vocab_size=30, sequence_length=None, embed_dim=8, units=8,
+                                dropout=0.0, seed=0)
+    run = rnn.train_sentiment(model, (ids[:160], y[:160]), (ids[160:208], y[160:208]),
+                              test=(ids[208:], y[208:]), epochs=15, batch_size=32,
+                              learning_rate=1e-2, patience=15, bucket=True)
+    assert run.val_accuracy > 0.9 and run.test_accuracy > 0.9
+    bucketed = rnn.predict_proba(model, ids)
+    whole = np.asarray(model.predict(ids, verbose=0)).reshape(-1)
+    np.testing.assert_allclose(bucketed, 1 / (1 + np.exp(-whole)), atol=1e-5)
+
+
 def test_confident_mistakes():
     probs = np.array([0.9, 0.2, 0.6, 0.01, 0.55])
     labels = np.array([0, 0, 0, 1, 1])
     assert rnn.confident_mistakes(probs, labels, n=2).tolist() == [3, 0]
+
+
+def test_bucketed_epochs_draw_new_arrangements(monkeypatch):
+    """Every epoch of a bucketed fit reads the batches in a new order."""
+    ids, y = _toy_reviews(128, steps=24, seed=2)
+    orders = []
+    real = rnn.length_batches
+
+    def recording(*args, **kwargs):
+        batches = real(*args, **kwargs)
+        if kwargs.get("shuffle", True):
+            arrange = batches._arrange
+
+            def logged():
+                arrange()
+                orders.append(np.concatenate(batches.batches).tolist())
+            batches._arrange = logged
+            orders.append(np.concatenate(batches.batches).tolist())
+        return batches
+
+    monkeypatch.setattr(rnn, "length_batches", recording)
+    model = rnn.sentiment_model("gru", vocab_size=30, sequence_length=None, embed_dim=4, units=4, seed=0)
+    run = rnn.train_sentiment(model, (ids[:96], y[:96]), (ids[96:], y[96:]), epochs=4, batch_size=16,
+                              patience=4, bucket=True)
+    assert len(run.history["loss"]) == 4
+    assert len(orders) == 4 and len({tuple(o) for o in orders}) == 4
