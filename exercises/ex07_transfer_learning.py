@@ -1,5 +1,5 @@
 """Exercise 07 (chapter 07): transfer learning: freezing and unfreezing, the L2-SP penalty and
-its gradient, and a linear head trained on frozen features.
+its gradient, a linear head trained on frozen features, and the fine-tuning procedure in Keras.
 
 Part 1 works on any Keras model (try yours on ``course_lib.cifar.cifar_backbone()``) and on
 the grader's stand-ins, which have the same attributes: ``model.trainable``, ``model.layers``,
@@ -7,7 +7,10 @@ and for each layer ``name``, ``trainable``, ``weights`` and ``trainable_weights`
 variables with a ``shape``). A frozen layer's ``trainable_weights`` is empty. Parts 2 and 3 are
 plain NumPy. Part 2 takes parameters by name, as a Keras model gives them
 (``{v.path: keras.ops.convert_to_numpy(v) for v in model.weights}``): deciding which target
-parameters have a source value, and which are new, is part of the exercise.
+parameters have a source value, and which are new, is part of the exercise. Part 4 is Keras 3
+(any backend): fine-tune a small pre-trained classifier the grader builds, judged by what your
+procedure leaves in the model's weights and by the accuracy the grader measures itself on
+examples your code never sees.
 
 Replace every `raise NotImplementedError` with your code. Check your work from a notebook with
 `course_lib.grading.check("ex07")`, or from a terminal with `course grade ex07`. Shapes are given
@@ -87,4 +90,44 @@ def train_head(features: np.ndarray, labels: np.ndarray, num_classes: int, epoch
 
 def predict_head(features: np.ndarray, W: np.ndarray, b: np.ndarray) -> np.ndarray:
     """Predicted class ids for raw features: argmax of features @ W + b. (n, d) -> (n,) ints."""
+    raise NotImplementedError
+
+
+# ----------------------------------------------------------------- part 4: fine-tuning in Keras
+
+
+def fine_tune(model, x: np.ndarray, y: np.ndarray, *, unfreeze: list[str], head_epochs: int,
+              fine_tune_epochs: int, head_learning_rate: float, fine_tune_learning_rate: float,
+              batch_size: int = 32):
+    """Fine-tune ``model`` on x: (n, d) float32 inputs and y: (n,) integer labels, in place, and
+    return ``model`` itself (not a copy).
+
+    ``model`` is a functional classifier: an input, then ``model.get_layer("backbone")`` (a
+    pre-trained sub-model of blocks named ``block1_dense``, ``block1_bn``, ``block1_relu``,
+    ``block2_dense``, ...; the model calls it with ``training=False``), then a new Dense layer
+    named "head" that outputs logits. The safe recipe of chapter 07, section 4:
+
+    1. Freeze the backbone (``backbone.trainable = False``), compile (``keras.optimizers.Adam``
+       at ``head_learning_rate``, ``keras.losses.SparseCategoricalCrossentropy(from_logits=True)``)
+       and fit for ``head_epochs``. The head goes first: a random head sends large, arbitrary
+       gradients into the pre-trained weights.
+    2. Unfreeze the backbone's layers named by ``unfreeze`` (the rule of ``unfreeze_by_name``:
+       ``"block3"`` chooses ``block3_dense``; ``backbone.trainable = True`` first) and keep every
+       other layer frozen. Keep every BatchNormalization layer frozen too: a frozen batch-norm
+       layer always runs in inference mode, with its stored statistics. The backbone's
+       ``training=False`` is not enough: ``fit`` calls the model with ``training=True``, which
+       overrides it, so a trainable batch-norm layer normalises with each batch's statistics
+       and moves its stored ones toward the target data.
+    3. Compile again, with Adam at the lower ``fine_tune_learning_rate`` (small steps keep the
+       pre-trained weights close to where they were), and fit for ``fine_tune_epochs``.
+       Compiling again is not optional: ``fit`` builds its training step for the weights that
+       were trainable when it first ran; without a new ``compile``, TensorFlow silently keeps
+       training the head only, and JAX raises an error.
+
+    Use ``batch_size`` for both fits. Import Keras inside the function (``import keras``), so
+    that parts 1-3 load without it. The grader checks the weights the model holds afterwards:
+    the layers that must stay frozen and the batch-norm statistics bit-for-bit unchanged, the
+    unfrozen blocks and the head changed, the model compiled with ``fine_tune_learning_rate``,
+    and its accuracy on held-out target examples.
+    """
     raise NotImplementedError

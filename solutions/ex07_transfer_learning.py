@@ -1,8 +1,10 @@
-"""Reference solution for exercises/ex07_transfer_learning.py: freezing, L2-SP, a linear head.
+"""Reference solution for exercises/ex07_transfer_learning.py: freezing, L2-SP, a linear head,
+a Keras fine-tuning procedure.
 
 Part 1 works on any Keras model (and on the grader's stand-ins, which have the same attributes):
 ``model.trainable``, ``model.layers``, and for each layer ``name``, ``trainable``, ``weights``
 and ``trainable_weights`` (arrays or variables with a ``shape``). Parts 2 and 3 are plain NumPy.
+Part 4 is backend-agnostic Keras 3; it imports Keras itself, so that parts 1-3 load without it.
 """
 
 import numpy as np
@@ -131,3 +133,39 @@ def train_head(features: np.ndarray, labels: np.ndarray, num_classes: int, epoch
 def predict_head(features: np.ndarray, W: np.ndarray, b: np.ndarray) -> np.ndarray:
     """Predicted class ids for raw features: argmax of features @ W + b. (n, d) -> (n,) ints."""
     return np.argmax(features @ W + b, axis=1)
+
+
+# ----------------------------------------------------------------- part 4: fine-tuning in Keras
+
+
+def _compile(model, learning_rate: float) -> None:
+    import keras
+
+    model.compile(optimizer=keras.optimizers.Adam(learning_rate),
+                  loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
+                  metrics=["accuracy"])
+
+
+def fine_tune(model, x: np.ndarray, y: np.ndarray, *, unfreeze: list[str], head_epochs: int,
+              fine_tune_epochs: int, head_learning_rate: float, fine_tune_learning_rate: float,
+              batch_size: int = 32):
+    """Fine-tune ``model`` (input -> ``model.get_layer("backbone")`` -> a new Dense head that
+    outputs logits) on x: (n, d) float32 and y: (n,) integer labels, in place; returns
+    ``model``.
+
+    1. Freeze the backbone (``backbone.trainable = False``), compile (Adam at
+       ``head_learning_rate``, sparse categorical cross-entropy from logits) and fit the head
+       for ``head_epochs``.
+    2. Unfreeze the backbone's layers named by ``unfreeze`` (the rule of ``unfreeze_by_name``)
+       and keep every other layer, and every BatchNormalization layer, frozen.
+    3. Compile again (Adam at the lower ``fine_tune_learning_rate``) and fit for
+       ``fine_tune_epochs``. ``batch_size`` for both fits.
+    """
+    backbone = model.get_layer("backbone")
+    backbone.trainable = False
+    _compile(model, head_learning_rate)
+    model.fit(x, y, epochs=head_epochs, batch_size=batch_size, verbose=0)
+    unfreeze_by_name(backbone, unfreeze)
+    _compile(model, fine_tune_learning_rate)
+    model.fit(x, y, epochs=fine_tune_epochs, batch_size=batch_size, verbose=0)
+    return model

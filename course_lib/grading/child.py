@@ -17,6 +17,9 @@ import types
 WORKDIR_SIZE = "256m"  # the isolated child's writable space (tmpfs, counted in its memory)
 WATCHED_NUMPY = ("allclose", "isclose", "array_equal", "asarray", "save", "load")
 WATCHED_TESTING = ("assert_allclose", "assert_array_equal", "assert_array_almost_equal")
+# Names that pybind11 extension modules (TensorFlow, jaxlib) add to ``builtins`` when they load:
+# importing Keras in a check or a submission is not tampering.
+PYBIND11_BUILTINS = "__pybind11_internals_"
 
 
 class CourseLibFinder:
@@ -167,13 +170,15 @@ def main():
 
     watched = {f"numpy.{n}": getattr(np, n) for n in WATCHED_NUMPY}
     watched.update({f"numpy.testing.{n}": getattr(np.testing, n) for n in WATCHED_TESTING})
-    watched.update({f"builtins.{n}": v for n, v in vars(builtins).items()})
+    watched.update({f"builtins.{n}": v for n, v in vars(builtins).items()
+                    if not n.startswith(PYBIND11_BUILTINS)})
     watched["json.dumps"] = json.dumps
 
     def tampered():
         now = {f"numpy.{n}": getattr(np, n, None) for n in WATCHED_NUMPY}
         now.update({f"numpy.testing.{n}": getattr(np.testing, n, None) for n in WATCHED_TESTING})
-        now.update({f"builtins.{n}": v for n, v in vars(builtins).items()})
+        now.update({f"builtins.{n}": v for n, v in vars(builtins).items()
+                    if not n.startswith(PYBIND11_BUILTINS)})
         now["json.dumps"] = json.dumps
         return sorted(name for name, value in now.items() if watched.get(name) is not value)
 

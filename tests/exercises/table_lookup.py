@@ -8,7 +8,9 @@ recorded by running the public checks in-process, with their fixed seeds, agains
 solution wrapped by a recorder (equivalent to what a student reconstructs from the shipped
 outputs, and complete: every intermediate a check asks for, e.g. a forward pass's cache). Calls
 that mutate a model (ex07's freezing functions) record the model's trainable flags after the call,
-and calls that raise record the exception, so that the table reproduces them too.
+a Keras model (ex07's fine_tune, keyed by its weights) also its weights and learning rate after the
+call, an answer that is one of the arguments (the model trained in place) records which one, and
+calls that raise record the exception, so that the table reproduces them too.
 
 The submission embeds the table as JSON (arrays in the grader's own wire format: ``.npy`` bytes in
 base64, as the shipped references), looks every call up, and on a miss returns a plausible-shaped
@@ -55,6 +57,8 @@ def _canon(value, depth=0):
         return ["dict", sorted([str(key), _canon(item, depth + 1)] for key, item in value.items())]
     if isinstance(value, np.random.Generator):
         return ["generator", _canon(value.bit_generator.state, depth + 1)]
+    if hasattr(value, "get_weights"):  # a Keras model (callable too): known by its weights
+        return ["keras", type(value).__name__, [_canon(w, depth + 1) for w in value.get_weights()]]
     if callable(value):
         return ["callable"]
     if hasattr(value, "__dict__"):
@@ -68,17 +72,33 @@ def _key(name, args, kwargs):
 
 
 def _state(args):
-    """The trainable flags of every model among the arguments (what a freezing call changes)."""
-    return [[bool(arg.trainable), [bool(layer.trainable) for layer in arg.layers]]
-            for arg in args if hasattr(arg, "layers")]
+    """The trainable flags of every model among the arguments (what a freezing call changes);
+    for a Keras model also its weights and its optimizer's learning rate (what training
+    changes)."""
+    state = []
+    for arg in (arg for arg in args if hasattr(arg, "layers")):
+        entry = [bool(arg.trainable), [bool(layer.trainable) for layer in arg.layers]]
+        if hasattr(arg, "get_weights"):
+            rate = getattr(getattr(arg, "optimizer", None), "learning_rate", None)
+            entry += [wire.encode(arg.get_weights()),
+                      None if rate is None else float(np.asarray(rate))]
+        state.append(entry)
+    return state
 
 
 def _set_state(args, state):
     models = [arg for arg in args if hasattr(arg, "layers")]
-    for model, (flag, flags) in zip(models, state):
-        model.trainable = flag
-        for layer, layer_flag in zip(model.layers, flags):
+    for model, entry in zip(models, state):
+        model.trainable = entry[0]
+        for layer, layer_flag in zip(model.layers, entry[1]):
             layer.trainable = layer_flag
+        if len(entry) > 2:
+            model.set_weights(wire.decode(entry[2]))
+            if entry[3] is not None:
+                import keras
+
+                model.compile(optimizer=keras.optimizers.Adam(entry[3]),
+                              loss="sparse_categorical_crossentropy")
 
 
 _ERRORS = {"ValueError": ValueError, "TypeError": TypeError, "KeyError": KeyError}
@@ -92,6 +112,8 @@ def _answer(name, args, kwargs):
     _set_state(args, entry["state"])
     if "raise" in entry:
         raise _ERRORS.get(entry["raise"], RuntimeError)("from the table")
+    if "argument" in entry:
+        return args[entry["argument"]]
     return wire.decode(entry["value"])
 '''
 
@@ -138,8 +160,13 @@ def build_table(grader: engine.Grader, exercise: engine.Exercise, solution_sourc
             except Exception as error:
                 table[key] = {"raise": type(error).__name__, "state": runtime["_state"](args)}
                 raise
+            state = runtime["_state"](args)
+            same = [i for i, arg in enumerate(args) if arg is value and hasattr(arg, "layers")]
+            if same:  # the model it was given, changed in place (no template: a miss is None)
+                table[key] = {"argument": same[0], "state": state}
+                return value
             encoded = wire.encode(value)
-            table[key] = {"value": encoded, "state": runtime["_state"](args)}
+            table[key] = {"value": encoded, "state": state}
             templates.setdefault(name, _zeroed(encoded))
             return value
         return recorded

@@ -148,3 +148,21 @@ def test_output_is_capped_and_stdin_is_empty():
     assert run.output_bytes > 10**6 and len(run.output) == 1000
     assert run.output.startswith(b"''\n")
     assert os.environ.get(sandbox.MARKER_VARIABLE) is None
+
+
+def test_names_pybind11_adds_to_builtins_are_not_tampering():
+    """Importing TensorFlow (a check or submission that uses Keras) adds pybind11's internals to
+    ``builtins``: no flag for those; any other name added to builtins is still flagged."""
+    from course_lib.grading import engine
+
+    solution = (FIXTURES / "solutions" / "ex90_demo.py").read_text()
+    (exercise,) = engine.select(engine.discover(), ["ex90"])
+    grader = engine.Grader([exercise])
+    added = "import builtins\nsetattr(builtins, {!r}, object())\n"   # (importing builtins: opaque)
+    quiet = grader.grade(exercise, added.format("__pybind11_internals_v4_gcc_libstdcpp__")
+                         + solution)
+    assert quiet.score == quiet.total
+    assert [kind for kind, _ in quiet.flags] == ["opaque"]
+    loud = grader.grade(exercise, added.format("helper") + solution)
+    assert loud.score == loud.total
+    assert ("suspicious", "changed builtins.helper") in loud.flags

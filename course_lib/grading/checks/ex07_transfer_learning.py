@@ -1,8 +1,12 @@
 """Checks for exercises/ex07_transfer_learning.py: freezing by name and by depth, the L2-SP penalty
-and its gradient, and a linear head on frozen features judged on held-out features.
+and its gradient, a linear head on frozen features judged on held-out features, and a Keras
+fine-tuning procedure judged on the weights it leaves and on held-out examples.
 
 Every input (the models' depth, widths and frozen layers, the names and depths to unfreeze, the
-arrays, strengths and labels) is drawn from the check's ``rng``."""
+arrays, strengths and labels, the fine-tuning task and its settings) is drawn from the check's
+``rng``."""
+
+import os
 
 import numpy as np
 
@@ -285,3 +289,271 @@ def head_reaches_accuracy(module, rng):
     W, b = module.train_head(x_train, y_train, N_CLASSES)
     return {"W": np.asarray(W), "b": np.asarray(b), "x_check": x_train[:100],
             "predictions": np.asarray(module.predict_head(x_train[:100], W, b))}
+
+
+# ----------------------------------------------------------------- part 4: fine-tuning in Keras
+# A small "pre-trained" classifier, built here deterministically from the check's rng: an input,
+# a backbone sub-model "backbone" of dense blocks (block{i}_dense -> block{i}_bn ->
+# block{i}_relu) called with training=False (the Keras guide's pattern), and a new Dense head
+# "head" (logits). The backbone's batch-norm statistics are those of its source inputs (standard
+# normal); the target inputs are shifted and rescaled, so a batch-norm layer left trainable
+# moves them. The target labels come from a teacher: the backbone with its top block changed
+# and a head of its own, so a head on the frozen backbone does fairly well and fine-tuning the
+# top block does better. The judge reads the weights of the grader's own layer objects after
+# the call and scores them itself, in NumPy, on new target examples.
+
+FT_MIN_HELD_OUT_ACCURACY = 0.65
+FT_TRAIN = 384
+FT_HELD_OUT = 2000
+_FT_WIDTH = 16
+_FT_BN_EPSILON = 1e-3   # Keras's default for BatchNormalization
+
+
+def _ft_forward(x: np.ndarray, blocks, head) -> np.ndarray:
+    """Logits of the classifier in inference mode (batch norm with its stored statistics), in
+    NumPy: ``blocks`` holds [kernel, bias, gamma, beta, moving mean, moving variance] per
+    block, ``head`` [kernel, bias]."""
+    h = np.asarray(x, dtype=np.float64)
+    for kernel, bias, gamma, beta, mean, variance in blocks:
+        h = (h @ kernel + bias - mean) / np.sqrt(np.asarray(variance, np.float64) + _FT_BN_EPSILON)
+        h = np.maximum(gamma * h + beta, 0.0)
+    return h @ head[0] + head[1]
+
+
+def _ft_task(rng: np.random.Generator) -> dict:
+    """Everything of one fine-tuning task, as plain data: the source backbone and the new head's
+    initial weights (float32, as the model holds them), the target input distribution and its
+    teacher, which blocks to unfreeze and the settings of the call. 3-4 blocks of 16 units on
+    6-10 inputs, 3-4 classes; the top one or two blocks are unfrozen."""
+    n_blocks, d, k = int(rng.integers(3, 5)), int(rng.integers(6, 11)), int(rng.integers(3, 5))
+    blocks, h, fan_in = [], rng.standard_normal((4000, d)), d
+    for _ in range(n_blocks):
+        kernel = rng.standard_normal((fan_in, _FT_WIDTH)) * np.sqrt(2.0 / fan_in)
+        bias = 0.1 * rng.standard_normal(_FT_WIDTH)
+        gamma, beta = rng.uniform(0.8, 1.2, _FT_WIDTH), 0.1 * rng.standard_normal(_FT_WIDTH)
+        pre = h @ kernel + bias
+        mean, variance = pre.mean(axis=0), pre.var(axis=0)
+        blocks.append([a.astype(np.float32) for a in (kernel, bias, gamma, beta, mean, variance)])
+        h = np.maximum(gamma * (pre - mean) / np.sqrt(variance + _FT_BN_EPSILON) + beta, 0.0)
+        fan_in = _FT_WIDTH
+    teacher = [list(block) for block in blocks]
+    teacher[-1][0] = teacher[-1][0] + 1.5 * np.sqrt(2.0 / _FT_WIDTH) * rng.standard_normal(
+        (_FT_WIDTH, _FT_WIDTH))
+    mu, sd = 0.75 * rng.standard_normal(d), rng.uniform(0.6, 1.6, d)
+    mixing = rng.standard_normal((_FT_WIDTH, k))
+    logits = _ft_forward(mu + sd * rng.standard_normal((4000, d)), teacher, (mixing, np.zeros(k)))
+    centre, scale = logits.mean(axis=0), logits.std(axis=0)   # classes of similar sizes
+    head = [(rng.standard_normal((_FT_WIDTH, k)) / np.sqrt(_FT_WIDTH)).astype(np.float32),
+            np.zeros(k, dtype=np.float32)]
+    top = int(rng.integers(1, 3))
+    return {"blocks": blocks, "head": head, "mu": mu, "sd": sd, "teacher": teacher,
+            "teacher_head": [mixing / scale, -centre / scale],
+            "unfreeze": [f"block{i}" for i in range(n_blocks - top + 1, n_blocks + 1)],
+            "settings": {"head_epochs": int(rng.integers(5, 7)),
+                         "fine_tune_epochs": int(rng.integers(10, 13)),
+                         "head_learning_rate": float(rng.uniform(0.01, 0.02)),
+                         "fine_tune_learning_rate": float(rng.uniform(0.002, 0.004)),
+                         "batch_size": 32}}
+
+
+def _ft_examples(rng: np.random.Generator, task: dict, n: int) -> tuple[np.ndarray, np.ndarray]:
+    """``n`` target examples: inputs (n, d) float32 and the teacher's labels (n,) int64."""
+    mu, sd = np.asarray(task["mu"]), np.asarray(task["sd"])
+    x = (mu + sd * rng.standard_normal((n, len(mu)))).astype(np.float32)
+    labels = np.argmax(_ft_forward(x, task["teacher"], task["teacher_head"]), axis=1)
+    return x, labels.astype(np.int64)
+
+
+def _ft_initial(task: dict) -> dict[str, list[np.ndarray]]:
+    """The initial weights by layer name: block{i}_dense [kernel, bias], block{i}_bn [gamma,
+    beta, moving mean, moving variance], head [kernel, bias]."""
+    initial = {}
+    for i, block in enumerate(task["blocks"], start=1):
+        initial[f"block{i}_dense"], initial[f"block{i}_bn"] = list(block[:2]), list(block[2:])
+    initial["head"] = list(task["head"])
+    return initial
+
+
+def _ft_model(task: dict):
+    """The classifier (functional: input -> backbone(x, training=False) -> head) with the
+    task's weights, and its layers with weights by name (the grader's own references)."""
+    import keras
+    from keras import layers
+
+    d, k = task["blocks"][0][0].shape[0], task["head"][0].shape[1]
+    backbone_input = keras.Input((d,), name="backbone_input")
+    h = backbone_input
+    for i in range(1, len(task["blocks"]) + 1):
+        h = layers.Dense(_FT_WIDTH, name=f"block{i}_dense")(h)
+        h = layers.BatchNormalization(name=f"block{i}_bn")(h)
+        h = layers.ReLU(name=f"block{i}_relu")(h)
+    backbone = keras.Model(backbone_input, h, name="backbone")
+    inputs = keras.Input((d,), name="inputs")
+    head = layers.Dense(k, name="head")
+    model = keras.Model(inputs, head(backbone(inputs, training=False)), name="classifier")
+    found = {name: backbone.get_layer(name) for name in _ft_initial(task) if name != "head"}
+    found["head"] = head
+    for name, weights in _ft_initial(task).items():
+        found[name].set_weights(weights)
+    return model, found
+
+
+def _ft_one_thread(keras) -> None:
+    """In the grader's child (capped at one core and a number of threads), TensorFlow with one
+    thread per pool; elsewhere nothing changes."""
+    if "COURSE_GRADER_MARKER" not in os.environ or keras.backend.backend() != "tensorflow":
+        return
+    import tensorflow as tf
+
+    try:
+        tf.config.threading.set_intra_op_parallelism_threads(1)
+        tf.config.threading.set_inter_op_parallelism_threads(1)
+    except RuntimeError:   # TensorFlow already started (the student's module ran an op)
+        pass
+
+
+def _ft_chosen(name: str, unfreeze) -> bool:
+    return any(name == n or name.startswith(n + "_") for n in unfreeze)
+
+
+def _ft_weights(student: dict, initial: dict) -> tuple[dict | None, str]:
+    """The student's weights by layer name, each array of exactly its initial shape and
+    finite; else None and why."""
+    weights = student.get("weights")
+    if type(weights) is not dict:
+        return None, f"no weights to judge (got {type(weights).__name__})"
+    found = {}
+    for name, arrays in initial.items():
+        got = weights.get(name)
+        if type(got) is not list or len(got) != len(arrays):
+            return None, f"{name}: expected {len(arrays)} weight arrays"
+        for array, start in zip(got, arrays, strict=True):
+            if type(array) is not np.ndarray or array.dtype.kind != "f":
+                return None, f"{name}: a weight is not a float array ({type(array).__name__})"
+            if array.shape != np.shape(start):
+                return None, (f"{name}: a weight has shape {array.shape}, expected "
+                              f"{np.shape(start)}")
+            if not np.all(np.isfinite(array)):
+                return None, f"the weights of {name} contain NaN or inf"
+        found[name] = got
+    return found, ""
+
+
+def _ft_learning_rate_problem(student: dict, settings: dict) -> str:
+    rate = student.get("learning_rate")
+    head, fine = settings["head_learning_rate"], settings["fine_tune_learning_rate"]
+    if type(rate) is not float or not np.isfinite(rate):
+        return ("the model has no optimizer whose learning rate could be read (was it "
+                f"compiled?): compile it for fine-tuning with fine_tune_learning_rate={fine:.4g}")
+    if np.isclose(rate, head, rtol=1e-4):
+        return (f"the model's optimizer has the head's learning rate {head:.4g}: after "
+                f"unfreezing, compile again with the lower fine_tune_learning_rate={fine:.4g}")
+    if rate > fine * (1 + 1e-4):
+        return (f"the model was last compiled with learning rate {rate:.4g}, above "
+                f"fine_tune_learning_rate={fine:.4g}: fine-tune with the lower rate")
+    return ""
+
+
+def _fine_tune_judge(student: dict, reference: dict) -> tuple[bool, str]:
+    """Judges, from the weights of the grader's own layers after the call (initial weights,
+    task and held-out examples from the grader, never from the student's output): frozen
+    layers and batch norm bit-for-bit unchanged, the unfrozen blocks and the head changed, the
+    lower learning rate, and the held-out accuracy, computed here in NumPy."""
+    from course_lib.grading import heldout
+
+    task = reference["task"]
+    initial, unfreeze = _ft_initial(task), task["unfreeze"]
+    problems = []
+    if student.get("returned_model") != 1:
+        problems.append(f"fine_tune must return the model it was given, trained in place (it "
+                        f"returned an object of type {str(student.get('returned_type'))[:60]})")
+    weights, problem = _ft_weights(student, initial)
+    if weights is None:
+        return False, "; ".join(problems + [problem])
+    moved = {name: [not np.array_equal(a, b) for a, b in zip(weights[name], initial[name],
+                                                                 strict=True)]
+             for name in initial}
+    trained = any(any(flags) for flags in moved.values())
+    dense = [name for name in initial if name.endswith("_dense")]
+    batchnorm = [name for name in initial if name.endswith("_bn")]
+    frozen_moved = [name for name in dense if not _ft_chosen(name, unfreeze) and any(moved[name])]
+    if frozen_moved:
+        problems.append(f"layers that must stay frozen changed ({', '.join(frozen_moved)}): only "
+                        f"the blocks named in unfreeze={unfreeze} may train, and only after "
+                        f"the head")
+    statistics = [name for name in batchnorm if any(moved[name][2:])]
+    affine = [name for name in batchnorm if any(moved[name][:2]) and name not in statistics]
+    if statistics:
+        problems.append(f"batch-norm moving statistics changed ({', '.join(statistics)}): "
+                        "BatchNormalization layers must stay frozen (trainable=False; a frozen "
+                        "batch-norm layer always runs in inference mode); calling the backbone "
+                        "with training=False is not enough once the layer is trainable, as "
+                        "fit() overrides it with training=True")
+    if affine:
+        problems.append(f"batch-norm gamma/beta changed ({', '.join(affine)}): keep every "
+                        "BatchNormalization layer frozen (trainable=False)")
+    stuck = [name for name in dense if _ft_chosen(name, unfreeze) and not moved[name][0]]
+    trainable = student.get("trainable")
+    trainable = trainable if type(trainable) is dict else {}
+    if not trained:
+        problems.append("none of the model's weights changed: fine_tune must train the model "
+                        "it is given, in place (the head first, then the unfrozen blocks)")
+    elif stuck and all(trainable.get(name) == 1 for name in stuck):
+        problems.append(f"the unfrozen blocks never changed ({', '.join(stuck)}) although they "
+                        "are marked trainable: did you call compile() again after setting "
+                        "trainable? Without it TensorFlow's fit() silently keeps training the "
+                        "weights that were trainable when fit() first ran (JAX raises an error)")
+    elif stuck:
+        problems.append(f"the blocks named in unfreeze={unfreeze} never changed "
+                        f"({', '.join(stuck)}) and are not trainable at the end: after the head, "
+                        "set backbone.trainable = True, make those blocks' layers trainable "
+                        "(batch norm excepted), compile again and fit")
+    if trained and not any(moved["head"]):
+        problems.append("the head never changed: train it first on the frozen backbone "
+                        "(compile, then fit)")
+    problem = _ft_learning_rate_problem(student, task["settings"])
+    if problem:
+        problems.append(problem)
+    x_held, y_held = _ft_examples(heldout.fresh_rng(), task, FT_HELD_OUT)
+    blocks = [weights[f"block{i}_dense"] + weights[f"block{i}_bn"]
+              for i in range(1, len(task["blocks"]) + 1)]
+    held = heldout.accuracy(np.argmax(_ft_forward(x_held, blocks, weights["head"]), axis=1),
+                            y_held)
+    text = (f"held-out accuracy {held:.3f} on {FT_HELD_OUT} new target examples "
+            f"(need {FT_MIN_HELD_OUT_ACCURACY})")
+    if held < FT_MIN_HELD_OUT_ACCURACY:
+        problems.append(text)
+    if problems:
+        return False, "; ".join(problems)
+    return True, (f"{text}; frozen layers and batch norm unchanged, {', '.join(unfreeze)} and "
+                  f"the head fine-tuned")
+
+
+@check(points=4, judge=_fine_tune_judge)
+def fine_tune_procedure(module, rng):
+    """fine_tune(model, x, y, ...) on a small pre-trained Keras classifier (3-4 dense blocks with
+    batch norm, a new head; the top 1-2 blocks to unfreeze) and 384 target examples. From the
+    weights the model holds afterwards the grader checks that the blocks not named in unfreeze
+    and every batch-norm layer (moving statistics included) are bit-for-bit unchanged, that the
+    named blocks and the head changed, that the model ends compiled with
+    fine_tune_learning_rate, and scores it itself on 2000 new target examples, never given to
+    your code: held-out accuracy >= 0.65 needed. fine_tune must return the model it was given."""
+    import keras
+
+    _ft_one_thread(keras)
+    task = _ft_task(rng)
+    x, y = _ft_examples(rng, task, FT_TRAIN)
+    model, found = _ft_model(task)
+    keras.utils.set_random_seed(int(rng.integers(2**31)))
+    returned = module.fine_tune(model, x, y, unfreeze=list(task["unfreeze"]),
+                                **task["settings"])
+    try:
+        rate = float(keras.ops.convert_to_numpy(model.optimizer.learning_rate))
+    except Exception:   # not compiled, or an optimizer without a readable rate
+        rate = float("nan")
+    return {"task": task, "returned_model": int(returned is model),
+            "returned_type": type(returned).__name__,
+            "weights": {name: [np.array(w) for w in layer.get_weights()]
+                        for name, layer in found.items()},
+            "trainable": {name: int(bool(layer.trainable)) for name, layer in found.items()},
+            "learning_rate": rate}
