@@ -277,10 +277,11 @@ def test_applications_backbone_loads_a_local_weights_file(tmp_path):
         transfer.applications_backbone(weights=tmp_path / "missing.h5")
 
 
-def test_applications_backbone_offline_names_the_file_to_download(tmp_path, monkeypatch):
+def test_applications_backbone_offline_names_the_file_to_download(tmp_path, monkeypatch, capsys):
     import keras
 
     def offline(*args, **kwargs):
+        print("Downloading data from https://storage.googleapis.com/...")   # what Keras prints first
         raise Exception("URL fetch failure on https://example: -- [Errno -2] Name or service not known")
 
     monkeypatch.setenv("KERAS_HOME", str(tmp_path / "keras"))
@@ -293,6 +294,18 @@ def test_applications_backbone_offline_names_the_file_to_download(tmp_path, monk
     assert "https://storage.googleapis.com/tensorflow/keras-applications/mobilenet_v3/" in message
     assert "weights_mobilenet_v3_small_224_1.0_float_no_top_v2.h5" in message
     assert "Name or service not known" in message
+    assert capsys.readouterr().out == ""                  # no "Downloading data from" before the advice
+
+
+def test_statistics_drift_in_channel_standard_deviations():
+    before = [np.array([0.0, 1.0]), np.array([4.0 - 1e-3, 1.0 - 1e-3]),     # sigma 2 and 1
+              np.array([5.0]), np.array([1.0 - 1e-3])]
+    after = [np.array([1.0, 1.0]), np.array([9.0, 9.0]), np.array([2.0]), np.array([0.5])]
+    # channel shifts |d mu| / sigma: 1/2, 0, 3/1 -> mean 7/6; variances do not count
+    assert transfer.statistics_drift(before, after) == pytest.approx(7 / 6)
+    assert transfer.statistics_drift(before, before) == 0.0
+    with pytest.raises(ValueError, match="mean, variance pairs"):
+        transfer.statistics_drift(before, after[:2])
 
 
 # ---------------------------------------------------------------- the source models
@@ -391,7 +404,12 @@ def test_even_batch_size_divides_when_it_can():
 def test_chapter_recipe_fast_is_smaller_and_full_meets_the_issue():
     fast, full = transfer.chapter_recipe(True), transfer.chapter_recipe(False)
     assert len(fast["seeds"]) == 1 and len(full["seeds"]) >= 3
-    assert full["budgets"][-1] is None and full["budgets"][0] == 10
+    assert full["budgets"][-1] >= 1000 and full["budgets"][0] == 10       # 1,000 of 4,500 per class
+    for recipe in (fast, full):                 # fine-tuning every layer gets scratch's budget
+        assert set(recipe["all_layers_budgets"]) <= set(recipe["budgets"])
+        assert recipe["fine_tune_all"]["blocks"] is True
+        for key in ("batch_size", "min_steps", "min_epochs", "max_epochs", "optimizer"):
+            assert recipe["fine_tune_all"][key] == recipe["scratch"][key]
     assert set(full["tune_budgets"]) <= set(full["budgets"])
     assert set(full["negative_budgets"]) <= set(full["budgets"])
     assert set(fast["negative_budgets"]) <= set(fast["budgets"])
