@@ -189,6 +189,43 @@ def regularisation_table(regularisers: Sequence[Regulariser], x_train, y_train, 
     return rows
 
 
+def learning_curve(x_pool: np.ndarray, y_pool: np.ndarray, x_val: np.ndarray, y_val: np.ndarray, *,
+                   sizes: Sequence[int], hidden: Sequence[int] = (128,),
+                   seeds: Sequence[int] = (0, 1, 2), min_steps: int = 2000, min_epochs: int = 10,
+                   max_epochs: int = 200, batch_size: int = 32) -> list[dict]:
+    """Training and validation accuracy of the unregularised MLP against the number of training
+    images, for each hidden width: the learning curve.
+
+    For each seed the pool (x_pool (n, 28, 28) in [0, 1], y_pool (n,)) is shuffled once and the
+    first ``size`` images train the model, so the subsets are nested (every larger set contains
+    the smaller ones) and paired across widths. Every run takes at least ``min_steps`` SGD steps
+    and ``min_epochs`` epochs (at most ``max_epochs``), so small sets are not under-trained
+    merely for having few batches per epoch. Returns one record per (hidden, size, seed):
+    hidden, size, seed, epochs, train_accuracy (on its own training images, in inference mode),
+    val_accuracy, gap.
+    """
+    from course_lib.finetuning import epochs_for
+
+    x_pool, y_pool = np.asarray(x_pool), np.asarray(y_pool)
+    sizes = [checks.check_positive_int("size", n) for n in sizes]
+    if max(sizes) > len(x_pool):
+        raise ValueError(f"the largest size, {max(sizes)}, exceeds the pool of {len(x_pool)} images")
+    records = []
+    for seed in seeds:
+        order = np.random.default_rng(seed).permutation(len(x_pool))
+        for width in hidden:
+            for n in sizes:
+                rows = order[:n]
+                epochs = epochs_for(n, batch_size, min_steps, min_epochs, max_epochs)
+                run = train_mlp(Regulariser("none"), x_pool[rows], y_pool[rows], x_val, y_val,
+                                epochs=epochs, hidden=width, batch_size=batch_size, seed=seed,
+                                curves=False)
+                records.append({"hidden": width, "size": n, "seed": seed, "epochs": epochs,
+                                "train_accuracy": run["train_accuracy"],
+                                "val_accuracy": run["val_accuracy"], "gap": run["gap"]})
+    return records
+
+
 def format_table(rows: list[dict]) -> str:
     """The regularisation table as aligned text (accuracies in percent, mean ± sd)."""
     n = len(rows[0]["runs"]) if rows else 0
