@@ -283,3 +283,20 @@ def test_input_gradient_rejects_other_objects():
     pytest.importorskip("tensorflow")
     with pytest.raises(ValueError, match="keras.Model"):
         gen.InputGradient(gen.mlp_classifier(4))
+
+
+def test_learning_curve_records_every_width_size_and_seed():
+    rng = np.random.default_rng(0)
+    x = rng.random((120, 28, 28)).astype(np.float32)
+    y = rng.integers(0, 10, 120)
+    curve = gen.learning_curve(x[:100], y[:100], x[100:], y[100:], sizes=(10, 40), hidden=(4, 8),
+                               seeds=(0, 1), min_steps=20, min_epochs=2, max_epochs=5, batch_size=10)
+    assert len(curve) == 2 * 2 * 2
+    assert {(r["hidden"], r["size"], r["seed"]) for r in curve} == {
+        (h, n, s) for h in (4, 8) for n in (10, 40) for s in (0, 1)}
+    epochs = {r["size"]: r["epochs"] for r in curve}
+    assert epochs == {10: 5, 40: 5}                 # 20 steps: 20 epochs of 1 batch capped at 5; 5 of 4
+    for r in curve:
+        assert 0 <= r["val_accuracy"] <= 1 and r["gap"] == pytest.approx(r["train_accuracy"] - r["val_accuracy"])
+    with pytest.raises(ValueError, match="exceeds the pool"):
+        gen.learning_curve(x[:10], y[:10], x[100:], y[100:], sizes=(20,), seeds=(0,))
