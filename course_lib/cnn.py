@@ -18,6 +18,7 @@ import time
 import numpy as np
 
 from course_lib import nn
+from course_lib.nn import checks
 from course_lib.nn.layers.conv import conv_output_size
 
 # -- convolution and pooling as plain loops ------------------------------------------------
@@ -458,13 +459,15 @@ def _accuracy(model, x: np.ndarray, y: np.ndarray, batch_size: int = 1000) -> fl
 
 
 def keras_cifar_cnn(num_classes: int = 10, widths: tuple[int, int, int] = (16, 32, 64),
-                    augment=None):
+                    augment=None, batchnorm: bool = True, bn_momentum: float = 0.99):
     """A small CIFAR-10 CNN, uncompiled: (batch, 32, 32, 3) pixels 0..255 (uint8 or float)
     -> [augment, e.g. course_lib.training.RandomCropFlip] -> rescale to [0, 1]
     -> three blocks of Conv2D(w, 3, same) + BatchNorm + ReLU + MaxPool(2) (32 -> 16 -> 8 -> 4)
     -> GlobalAveragePooling (w3) -> Dense(num_classes) logits (float32).
     The default widths give 24,570 parameters (2.8 million multiply-adds per image: small enough
-    for a few minutes per run on a CPU); (32, 64, 128) gives 95,210."""
+    for a few minutes per run on a CPU); (32, 64, 128) gives 95,210. batchnorm=False: the same
+    network without its batch-norm layers (the convolutions get biases instead), for the
+    ablation of section 8; bn_momentum: the batch-norm layers' momentum (Keras's default 0.99)."""
     import keras
     from keras import layers
 
@@ -472,8 +475,9 @@ def keras_cifar_cnn(num_classes: int = 10, widths: tuple[int, int, int] = (16, 3
     x = augment(inputs) if augment is not None else inputs
     x = layers.Rescaling(1.0 / 255, name="rescale")(x)
     for block, width in enumerate(widths, start=1):
-        x = layers.Conv2D(width, 3, padding="same", use_bias=False, name=f"conv{block}")(x)
-        x = layers.BatchNormalization(name=f"bn{block}")(x)
+        x = layers.Conv2D(width, 3, padding="same", use_bias=not batchnorm, name=f"conv{block}")(x)
+        if batchnorm:
+            x = layers.BatchNormalization(momentum=bn_momentum, name=f"bn{block}")(x)
         x = layers.ReLU(name=f"relu{block}")(x)
         x = layers.MaxPooling2D(2, name=f"pool{block}")(x)
     x = layers.GlobalAveragePooling2D(name="gap")(x)
@@ -526,3 +530,111 @@ def transfer_run(source, x_train, y_train, x_test, y_test, *, seed: int, epochs:
     target.fit(x_train, y_train, epochs=fine_tune_epochs, **fit)
     results["fine-tuned"] = _accuracy(target, x_test, y_test)
     return results
+
+
+# --------------------------------------------------------------------------------------------
+# Section 8: receptive fields, residual connections.
+# --------------------------------------------------------------------------------------------
+
+
+def receptive_fields(model) -> list[dict]:
+    """The receptive field of every convolution and pooling layer of a Keras model, in input
+    pixels (square kernels and strides assumed, as in this course's networks).
+
+    With r_0 = 1 and j_0 = 1 (one input pixel, one pixel between neighbouring inputs), a layer
+    with kernel k, stride s and dilation d gives r = r_prev + d (k - 1) j_prev and
+    j = j_prev s: r is the side of the input patch one output unit sees, j the distance in input
+    pixels between neighbouring output units. Returns one dict per such layer, in order:
+    name, kernel, stride, jump, field, output (the layer's spatial output size)."""
+    from keras import layers
+
+    rows, field, jump = [], 1, 1
+    for layer in model.layers:
+        if isinstance(layer, layers.Conv2D):
+            kernel, stride, dilation = layer.kernel_size[0], layer.strides[0], layer.dilation_rate[0]
+        elif isinstance(layer, layers.MaxPooling2D | layers.AveragePooling2D):
+            kernel, stride, dilation = layer.pool_size[0], layer.strides[0], 1
+        else:
+            continue
+        field += dilation * (kernel - 1) * jump
+        jump *= stride
+        rows.append({"name": layer.name, "kernel": kernel, "stride": stride, "jump": jump,
+                     "field": field, "output": layer.output.shape[1]})
+    return rows
+
+
+def accuracy_with_batch_statistics(model, x: np.ndarray, y: np.ndarray, batch_size: int = 500) -> float:
+    """Accuracy of ``model`` when its batch-norm layers normalise with each batch's own statistics
+    (the model called with ``training=True``, ``batch_size`` examples at a time) instead of their
+    moving averages. Use it on a model without dropout or augmentation layers: they would act too.
+    Side effect: the call updates the moving statistics, as a training step would."""
+    batch_size = checks.check_positive_int("batch_size", batch_size)
+    predictions = [np.asarray(model(x[i:i + batch_size], training=True)).argmax(axis=1)
+                   for i in range(0, len(x), batch_size)]
+    return float(np.mean(np.concatenate(predictions) == np.asarray(y)))
+
+
+STACK_KINDS = ("plain", "residual", "scaled residual")
+
+
+def _stack_kind(kind: str) -> str:
+    checks.check_choice("kind", kind, list(STACK_KINDS))
+    return kind
+
+
+def stack_gradient_norms(kind: str, depth: int = 30, width: int = 64, n: int = 256,
+                         seed: int = 0) -> np.ndarray:
+    """How the gradient's size changes on its way down a deep stack, at initialisation, in NumPy.
+
+    The stack has ``depth`` layers h_{l+1} = g(h_l) on (n, width) activations, weights drawn
+    from Keras's default initialiser (Glorot uniform, variance 1 / width here), ReLU units:
+
+    - "plain": h_{l+1} = relu(h_l W_l);
+    - "residual": h_{l+1} = h_l + relu(h_l W_l) (an identity path around every layer);
+    - "scaled residual": h_{l+1} = h_l + relu(h_l W_l) / sqrt(depth) (the branch kept small at
+      initialisation, the role batch normalisation or a zero-initialised scale plays in ResNets).
+
+    Backpropagates a random output gradient and returns ||dL/dh_l|| for l = 0 .. depth, shape
+    (depth + 1,): entry 0 is what reaches the input, entry ``depth`` the output gradient."""
+    kind = _stack_kind(kind)
+    depth, width = checks.check_positive_int("depth", depth), checks.check_positive_int("width", width)
+    rng = np.random.default_rng(seed)
+    limit = np.sqrt(6.0 / (2 * width))
+    weights = [rng.uniform(-limit, limit, (width, width)) for _ in range(depth)]
+    scale = 1.0 / np.sqrt(depth) if kind == "scaled residual" else 1.0
+    h, pre = rng.standard_normal((checks.check_positive_int("n", n), width)), []
+    for w in weights:
+        pre.append(h @ w)
+        branch = np.maximum(pre[-1], 0.0)
+        h = branch if kind == "plain" else h + scale * branch
+    grad = rng.standard_normal(h.shape) / np.sqrt(n)
+    norms = [np.linalg.norm(grad)]
+    for w, a in zip(reversed(weights), reversed(pre), strict=True):
+        through_branch = (scale * grad * (a > 0)) @ w.T
+        grad = through_branch if kind == "plain" else grad + through_branch
+        norms.append(np.linalg.norm(grad))
+    return np.array(norms[::-1])
+
+
+def keras_deep_mlp(kind: str, depth: int = 20, width: int = 64, num_classes: int = 10):
+    """A deep MLP of the same three kinds as :func:`stack_gradient_norms`, uncompiled:
+    (batch, 784) in [0, 1] -> Dense(width) -> ``depth`` layers Dense(width, relu), plain or
+    inside a residual connection (``layers.Add``; "scaled residual" multiplies the branch by
+    1 / sqrt(depth) with ``layers.Rescaling``) -> Dense(num_classes) logits."""
+    import keras
+    from keras import layers
+
+    kind = _stack_kind(kind)
+    depth = checks.check_positive_int("depth", depth)
+    inputs = keras.Input(shape=(784,), name="pixels")
+    h = layers.Dense(width, name="embed")(inputs)
+    for index in range(1, depth + 1):
+        branch = layers.Dense(width, activation="relu", name=f"dense{index}")(h)
+        if kind == "plain":
+            h = branch
+            continue
+        if kind == "scaled residual":
+            branch = layers.Rescaling(1.0 / np.sqrt(depth), name=f"scale{index}")(branch)
+        h = layers.Add(name=f"add{index}")([h, branch])
+    outputs = layers.Dense(num_classes, name="logits")(h)
+    return keras.Model(inputs, outputs, name=kind.replace(" ", "_") + f"_{depth}")

@@ -184,3 +184,99 @@ def test_transfer_run_reports_every_method():
     assert result["trainable, frozen"] == 64 * 5 + 5
     assert result["trainable, fine-tuned"] > result["trainable, frozen"]
     assert all(0.0 <= result[k] <= 1.0 for k in ("from scratch", "frozen features", "fine-tuned"))
+
+
+def test_receptive_fields_agree_with_single_pixel_perturbations():
+    """A linear network with positive weights and average pooling: the input pixels that move the
+    centre unit of the last layer form exactly the square the formula predicts."""
+    import keras
+    from keras import layers
+
+    inputs = keras.Input((24, 24, 1))
+    h = layers.Conv2D(1, 3, use_bias=False, kernel_initializer="ones", name="c1")(inputs)
+    h = layers.AveragePooling2D(2, name="p1")(h)
+    h = layers.Conv2D(1, 3, strides=2, use_bias=False, kernel_initializer="ones", name="c2")(h)
+    h = layers.Conv2D(1, 2, dilation_rate=2, use_bias=False, kernel_initializer="ones", name="c3")(h)
+    model = keras.Model(inputs, h)
+    rows = cnn.receptive_fields(model)
+    assert [r["name"] for r in rows] == ["c1", "p1", "c2", "c3"]
+    assert [(r["field"], r["jump"]) for r in rows] == [(3, 1), (4, 2), (8, 4), (16, 4)]
+    out_size = rows[-1]["output"]
+    base = model.predict(np.zeros((1, 24, 24, 1), np.float32), verbose=0)[0, :, :, 0]
+    pokes = np.zeros((24 * 24, 24, 24, 1), np.float32)
+    pokes[np.arange(24 * 24), np.arange(24 * 24) // 24, np.arange(24 * 24) % 24, 0] = 1.0
+    moved = model.predict(pokes, verbose=0)[:, 0, 0, 0] != base[0, 0]
+    rows_hit, cols_hit = np.nonzero(moved.reshape(24, 24))
+    assert out_size >= 1
+    assert rows_hit.max() - rows_hit.min() + 1 == 16 and cols_hit.max() - cols_hit.min() + 1 == 16
+
+
+def test_receptive_fields_of_the_chapter_networks():
+    mnist = cnn.receptive_fields(cnn.keras_mnist_cnn())
+    assert [(r["name"], r["field"], r["jump"], r["output"]) for r in mnist] == [
+        ("conv1", 3, 1, 26), ("pool1", 4, 2, 13), ("conv2", 8, 2, 11), ("pool2", 10, 4, 5)]
+    assert cnn.receptive_fields(cnn.keras_cifar_cnn())[-1]["field"] == 22
+
+
+def test_stack_gradient_norms_plain_vanishes_residual_does_not():
+    norms = {kind: cnn.stack_gradient_norms(kind, depth=30) for kind in cnn.STACK_KINDS}
+    for values in norms.values():
+        assert values.shape == (31,) and np.all(np.isfinite(values))
+    ratio = {kind: v[0] / v[-1] for kind, v in norms.items()}
+    assert ratio["plain"] < 1e-3 and ratio["residual"] > 1e2 and 0.5 < ratio["scaled residual"] < 3
+    with pytest.raises(ValueError, match="`kind` must be one of"):
+        cnn.stack_gradient_norms("dense")
+
+
+def test_stack_gradient_norms_match_autodiff():
+    """The hand-written backward pass against central differences of the same scalar."""
+    depth, width, n = 3, 5, 4
+    for kind in cnn.STACK_KINDS:
+        rng = np.random.default_rng(0)
+        limit = np.sqrt(6.0 / (2 * width))
+        weights = [rng.uniform(-limit, limit, (width, width)) for _ in range(depth)]
+        scale = 1 / np.sqrt(depth) if kind == "scaled residual" else 1.0
+        h0 = rng.standard_normal((n, width))
+        r = rng.standard_normal((n, width)) / np.sqrt(n)
+
+        def loss(h, weights=weights, scale=scale, kind=kind, r=r):
+            for w in weights:
+                branch = np.maximum(h @ w, 0.0)
+                h = branch if kind == "plain" else h + scale * branch
+            return float(np.sum(h * r))
+
+        numeric = np.zeros_like(h0)
+        for index in np.ndindex(h0.shape):
+            up, down = h0.copy(), h0.copy()
+            up[index] += 1e-6
+            down[index] -= 1e-6
+            numeric[index] = (loss(up) - loss(down)) / 2e-6
+        norms = cnn.stack_gradient_norms(kind, depth=depth, width=width, n=n, seed=0)
+        assert norms[0] == pytest.approx(np.linalg.norm(numeric), rel=1e-6)
+
+
+def test_keras_deep_mlp_and_cifar_without_batchnorm():
+    for kind in cnn.STACK_KINDS:
+        model = cnn.keras_deep_mlp(kind, depth=3, width=8)
+        assert model.output_shape == (None, 10)
+        adds = [layer for layer in model.layers if type(layer).__name__ == "Add"]
+        assert len(adds) == (0 if kind == "plain" else 3)
+    plain = cnn.keras_cifar_cnn(batchnorm=False)
+    assert not any(type(layer).__name__ == "BatchNormalization" for layer in plain.layers)
+    assert plain.count_params() == 24_234
+
+
+def test_batch_statistics_accuracy_and_batchnorm_momentum():
+    import keras
+
+    model = cnn.keras_cifar_cnn(bn_momentum=0.9)
+    momenta = [layer.momentum for layer in model.layers if isinstance(layer, keras.layers.BatchNormalization)]
+    assert momenta == [0.9, 0.9, 0.9]
+    x = np.random.default_rng(0).integers(0, 256, (12, 32, 32, 3)).astype(np.float32)
+    y = np.arange(12) % 10
+    by_hand = np.asarray(model(x[:5], training=True)).argmax(axis=1)
+    found = cnn.accuracy_with_batch_statistics(model, x, y, batch_size=5)
+    assert 0.0 <= found <= 1.0
+    assert np.array_equal(np.asarray(model(x[:5], training=True)).argmax(axis=1), by_hand)  # batch statistics only
+    with pytest.raises(ValueError, match="`batch_size` must be a positive integer"):
+        cnn.accuracy_with_batch_statistics(model, x, y, batch_size=0)
