@@ -592,7 +592,8 @@ def stack_gradient_norms(kind: str, depth: int = 30, width: int = 64, n: int = 2
     - "plain": h_{l+1} = relu(h_l W_l);
     - "residual": h_{l+1} = h_l + relu(h_l W_l) (an identity path around every layer);
     - "scaled residual": h_{l+1} = h_l + relu(h_l W_l) / sqrt(depth) (the branch kept small at
-      initialisation, the role batch normalisation or a zero-initialised scale plays in ResNets).
+      initialisation, as normalisation-free ResNets do with a small or zero-initialised scale:
+      Fixup, SkipInit).
 
     Backpropagates a random output gradient and returns ||dL/dh_l|| for l = 0 .. depth, shape
     (depth + 1,): entry 0 is what reaches the input, entry ``depth`` the output gradient."""
