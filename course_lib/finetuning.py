@@ -71,8 +71,21 @@ def set_trainable(model: keras.Model, which: bool | int | Sequence[str] = True, 
         chosen = {id(layer) for layer in with_weights if any(named(layer, n) for n in names)}
     model.trainable = True
     for layer in with_weights:
-        layer.trainable = id(layer) in chosen and (batchnorm or not is_batchnorm(layer))
+        flag = id(layer) in chosen and (batchnorm or not is_batchnorm(layer))
+        layer.trainable = flag
+        # a nested network (keras.applications): set every inner layer too, its batch norm
+        # frozen unless asked (setting an outer flag to the value it has is a no-op in Keras)
+        for inner in _nested(layer):
+            inner.trainable = flag and (batchnorm or not is_batchnorm(inner))
     return trainable_parameter_count(model)
+
+
+def _nested(layer) -> list:
+    """Every layer inside ``layer`` (a model within a model), at any depth."""
+    found = []
+    for inner in getattr(layer, "layers", ()):
+        found += [inner, *_nested(inner)]
+    return found
 
 
 def weights_fingerprint(model: keras.layers.Layer) -> str:

@@ -5,8 +5,11 @@ training helpers in :mod:`course_lib.finetuning`, and the label-efficiency measu
 statistics in :mod:`course_lib.experiments` (chapters 08 and 09 use them too). This module holds
 what is chapter 07's own: the source models the course pre-trains ("cifar_source",
 "mnist_source" in :data:`course_lib.pretrained.REGISTRY`), the methods compared on the
-label-efficiency curve (feature extraction, fine-tuning, from scratch), L2-SP, a
-``keras.applications`` backbone, and the measured demonstrations of fine-tuning's silent bugs.
+label-efficiency curve (feature extraction, fine-tuning, from scratch), L2-SP and its L2
+baseline, what fine-tuning does to the source task (:class:`FineTuneLog`), sources of
+different quality (:func:`source_checkpoints`), a ``keras.applications`` backbone, and the
+measured demonstrations of fine-tuning's silent bugs. The documents' errors have their
+stand-ins in :mod:`course_lib.transfer_errata`.
 """
 
 from __future__ import annotations
@@ -38,108 +41,8 @@ from course_lib.finetuning import (
     train_head,
     trainable_parameter_count,
 )
+from course_lib.l2sp import apply_l2sp, capable_variables, l2sp_gradient, l2sp_penalty
 from course_lib.nn import checks
-
-# --------------------------------------------------------------------------------------------
-# L2-SP (Li, Grandvalet and Davoine, 2018): regularise toward the source weights.
-# --------------------------------------------------------------------------------------------
-
-
-def l2sp_penalty(weights: Sequence[np.ndarray], source: Sequence[np.ndarray], alpha: float,
-                 head: Sequence[np.ndarray] = (), beta: float = 0.0) -> float:
-    """NumPy reference of the L2-SP penalty
-    ``alpha/2 * sum ||w - w_source||^2 + beta/2 * sum ||h||^2``.
-
-    weights, source: matching lists of arrays (the transferred parameters and their source
-    values, same shapes); head: the new parameters that have no source value (decayed to 0).
-    """
-    weights, source, head = _l2sp_arrays(weights, source, head)
-    return float(0.5 * alpha * sum(np.sum((w - s) ** 2) for w, s in zip(weights, source, strict=True))
-                 + 0.5 * beta * sum(np.sum(h ** 2) for h in head))
-
-
-def l2sp_gradient(weights: Sequence[np.ndarray], source: Sequence[np.ndarray], alpha: float,
-                  head: Sequence[np.ndarray] = (),
-                  beta: float = 0.0) -> tuple[list[np.ndarray], list[np.ndarray]]:
-    """The gradient of :func:`l2sp_penalty`: ``alpha (w - w_source)`` for each transferred array
-    and ``beta h`` for each head array, as two lists shaped like ``weights`` and ``head``."""
-    weights, source, head = _l2sp_arrays(weights, source, head)
-    return ([alpha * (w - s) for w, s in zip(weights, source, strict=True)], [beta * h for h in head])
-
-
-def _l2sp_arrays(weights, source, head):
-    weights = [checks.as_float_array(f"weights[{i}]", w) for i, w in enumerate(weights)]
-    source = [checks.as_float_array(f"source[{i}]", s) for i, s in enumerate(source)]
-    head = [checks.as_float_array(f"head[{i}]", h) for i, h in enumerate(head)]
-    if len(weights) != len(source):
-        raise ValueError(f"`weights` and `source` must be lists of the same length, got "
-                         f"{len(weights)} and {len(source)} arrays")
-    for i, (w, s) in enumerate(zip(weights, source, strict=True)):
-        checks.check_same_shape(f"weights[{i}]", w, f"source[{i}]", s)
-    return weights, source, head
-
-
-class L2SP(keras.regularizers.Regularizer):
-    """``alpha/2 * ||w - reference||^2`` for one variable (``reference``: its source value).
-
-    A Keras regulariser, so it works on every backend: attach it to a variable with
-    ``variable.regularizer = L2SP(alpha, value)`` (what :func:`apply_l2sp` does) and Keras adds
-    it to the loss while the variable is trainable. With ``reference`` zeros it is plain L2
-    (``alpha/2 ||w||^2``, half of ``keras.regularizers.L2(alpha)``'s ``alpha ||w||^2``).
-    """
-
-    def __init__(self, alpha: float, reference: np.ndarray):
-        if not np.isfinite(alpha) or alpha < 0:
-            raise ValueError(f"`alpha` must be a finite number >= 0, got {alpha!r}")
-        self.alpha = float(alpha)
-        self.reference = np.array(reference, dtype=np.float32)
-
-    def __call__(self, x):
-        reference = keras.ops.convert_to_tensor(self.reference, dtype=x.dtype)
-        return 0.5 * self.alpha * keras.ops.sum(keras.ops.square(x - reference))
-
-    def get_config(self) -> dict:
-        return {"alpha": self.alpha, "reference": self.reference.tolist()}
-
-
-def apply_l2sp(backbone: keras.layers.Layer, alpha: float, head: keras.layers.Layer | None = None,
-               beta: float = 0.0) -> int:
-    """Regularise every trainable-capable variable of ``backbone`` (kernels, batch-norm scales
-    and offsets; not the moving statistics) toward its current value, so call it right after
-    loading the source weights; and the variables of ``head`` toward 0 with ``beta``. Returns
-    the number of parameters regularised toward the source.
-
-    The training objective becomes
-    ``J(W) = mean_i loss(f_W(x_i), y_i) + alpha/2 ||W - W_s||^2 + beta/2 ||W_head||^2``.
-    Keras adds a regulariser only while its variable is trainable, so frozen layers add
-    nothing. Compile the model afterwards.
-    """
-    nested = list(_walk(backbone))                 # outer layers before the layers inside them
-    before = [layer.trainable for layer in nested]
-    backbone.trainable = True                      # expose every trainable-capable variable
-    capable = list(backbone.trainable_weights)
-    for layer, flag in zip(nested, before, strict=True):
-        layer.trainable = flag
-    for variable in capable:
-        variable.regularizer = L2SP(alpha, keras.ops.convert_to_numpy(variable))
-    if head is not None:
-        for variable in head.trainable_weights:
-            variable.regularizer = (L2SP(beta, np.zeros(variable.shape, np.float32))
-                                    if beta else None)
-    return int(sum(int(np.prod(v.shape)) for v in capable))
-
-
-def _walk(layer):
-    yield layer
-    for inner in getattr(layer, "layers", ()):
-        yield from _walk(inner)
-
-
-def remove_regularizers(model: keras.layers.Layer) -> None:
-    """Take every weight regulariser off ``model`` (e.g. the L2-SP of an earlier run)."""
-    for variable in model.weights:
-        variable.regularizer = None
-
 
 # --------------------------------------------------------------------------------------------
 # The source models the course pre-trains (registered in course_lib.pretrained.REGISTRY).
@@ -400,28 +303,41 @@ def scratch_method(config: dict, num_classes: int = 5) -> Method:
 
 def fine_tune(source_model: keras.Model, x: np.ndarray, y: np.ndarray, seed: int, config: dict,
               head_config: dict, *, alpha: float = 0.0, beta: float = 0.0,
-              batchnorm: bool = False, num_classes: int = 5) -> keras.Model:
+              toward: str = "source", batchnorm: bool = False,
+              num_classes: int = 5) -> keras.Model:
     """Fine-tune a copy of the source backbone on (x, y); returns the trained classifier.
 
     1. New head trained on the frozen backbone's features (:func:`train_head`, cheap).
     2. Unfreeze ``config["blocks"]`` (block names, or True for every layer; batch norm stays
-       frozen unless ``batchnorm``), attach L2-SP when ``alpha`` > 0 (toward the source
-       weights; the head decays with ``beta``), **recompile** and train everything unfrozen
-       with ``config["optimizer"]`` at ``config["learning_rate"]`` (the chapter's recipe: Adam
-       at half the pre-training rate), with augmentation, for :func:`epochs_for` epochs.
+       frozen unless ``batchnorm``), attach the penalty when ``alpha`` or ``beta`` > 0
+       (:func:`apply_l2sp`: toward the source weights, or toward zero with ``toward="zero"``;
+       the head decays with ``beta``), **recompile** and train everything unfrozen with
+       ``config["optimizer"]`` ("adam", or "sgd" with momentum 0.9) at
+       ``config["learning_rate"]``, cosine-decayed, with augmentation, for :func:`epochs_for`
+       epochs.
     """
     from course_lib.training import RandomCropFlip
 
     keras.utils.set_random_seed(seed)
     backbone = transferred_backbone(source_model)
     model = classifier(backbone, num_classes, augment=RandomCropFlip(4, seed=seed))
+    return _fine_tune_model(model, backbone, x, y, seed, config, head_config, alpha=alpha,
+                            beta=beta, toward=toward, batchnorm=batchnorm,
+                            num_classes=num_classes)
+
+
+def _fine_tune_model(model: keras.Model, backbone: keras.Model, x: np.ndarray, y: np.ndarray,
+                     seed: int, config: dict, head_config: dict, *, alpha: float = 0.0,
+                     beta: float = 0.0, toward: str = "source", batchnorm: bool = False,
+                     num_classes: int = 5) -> keras.Model:
+    """Steps 1-2 of :func:`fine_tune` on ``model`` (``backbone`` + a "head"), in place."""
     set_trainable(backbone, False)
     model.get_layer("head").set_weights(
         train_head(extract_features(backbone, x), y, num_classes, seed=seed,
                    **head_settings(head_config, len(y))))
     set_trainable(backbone, config["blocks"], batchnorm=batchnorm)
     if alpha or beta:
-        apply_l2sp(backbone, alpha, head=model.get_layer("head"), beta=beta)
+        apply_l2sp(backbone, alpha, head=model.get_layer("head"), beta=beta, toward=toward)
     batch = even_batch_size(len(y), config["batch_size"])
     epochs = epochs_for(len(y), batch, config["min_steps"], config["min_epochs"],
                         config["max_epochs"])
@@ -431,12 +347,131 @@ def fine_tune(source_model: keras.Model, x: np.ndarray, y: np.ndarray, seed: int
 
 
 def fine_tune_method(source_model: keras.Model, config: dict, head_config: dict,
-                     alpha: float = 0.0, beta: float = 0.0) -> Method:
-    """:func:`fine_tune` as a method for :func:`label_efficiency` (``alpha`` > 0: L2-SP)."""
+                     alpha: float | dict = 0.0, beta: float = 0.0, toward: str = "source",
+                     log: FineTuneLog | None = None, name: str = "") -> Method:
+    """:func:`fine_tune` as a method for :func:`label_efficiency` (``alpha`` > 0: L2-SP, or L2
+    toward zero with ``toward="zero"``). ``alpha`` may map labels per class to a value (one
+    chosen per budget). With a :class:`FineTuneLog`, every trained model is measured on the
+    source task under ``name`` before it is returned."""
     def train(x, y, seed):
-        return _predictor(fine_tune(source_model, x, y, seed, config, head_config,
-                                    alpha=alpha, beta=beta))
+        per_class = len(y) // (int(np.max(y)) + 1)
+        strength = alpha[per_class] if isinstance(alpha, dict) else alpha
+        model = fine_tune(source_model, x, y, seed, config, head_config, alpha=strength,
+                          beta=beta, toward=toward)
+        if log is not None:
+            log.measure(name, model, per_class, seed)
+        return _predictor(model)
     return train
+
+
+def applications_fine_tune_method(name: str, weights: str | Path, config: dict,
+                                  head_config: dict, num_classes: int = 5) -> Method:
+    """:func:`fine_tune`'s procedure on a fresh :func:`applications_backbone` (``name``,
+    ``weights``: "imagenet" or a local file) for every run: head first, then
+    ``config["blocks"]`` (True: every layer) unfrozen with batch norm frozen (nested layers
+    included), recompiled, trained with ``config``'s optimizer and steps."""
+    from course_lib.training import RandomCropFlip
+
+    def train(x, y, seed):
+        keras.utils.set_random_seed(seed)
+        backbone = applications_backbone(name, weights)
+        model = classifier(backbone, num_classes, augment=RandomCropFlip(4, seed=seed))
+        return _predictor(_fine_tune_model(model, backbone, x, y, seed, config, head_config,
+                                           num_classes=num_classes))
+    return train
+
+
+class FineTuneLog:
+    """What fine-tuning did to the source network, one record per run: the source task's test
+    accuracy with the **source head** put back on the fine-tuned backbone (catastrophic
+    forgetting is the drop from ``before``, the source model's own accuracy measured the same
+    way), and how far the backbone moved, ``||W - W_s|| / ||W_s||`` over its trainable-capable variables (batch-norm
+    moving statistics excluded).
+
+    source_model: a :func:`build_source` model (its backbone and its "head");
+    x_source_test, y_source_test: the source task's test images (n, 32, 32, 3) and labels (n,).
+    :meth:`forgetting` returns the source accuracies as an ``experiments.LabelEfficiency`` (so
+    its tables and paired comparisons apply), :meth:`distances` the distances likewise.
+    """
+
+    def __init__(self, source_model: keras.Model, x_source_test: np.ndarray,
+                 y_source_test: np.ndarray):
+        self.head = [np.asarray(w) for w in source_model.get_layer("head").get_weights()]
+        backbone = source_backbone(source_model)
+        self.start = _named_capable(backbone)
+        self.x, self.y = x_source_test, checks.as_index_array("y_source_test", y_source_test,
+                                                              ndim=1)
+        self.before = self._source_accuracy(backbone)
+        self.records: list[dict] = []
+
+    def _source_accuracy(self, backbone: keras.Model) -> float:
+        predict = linear_predictor((self.head[0], self.head[1]))
+        return float(np.mean(predict(extract_features(backbone, self.x)).argmax(1) == self.y))
+
+    def measure(self, name: str, model: keras.Model, per_class: int, seed: int) -> None:
+        """Record the source accuracy and the distance moved of ``model`` (a fine-tuned
+        classifier whose backbone is named "cifar_backbone")."""
+        backbone = model.get_layer("cifar_backbone")
+        moved = _named_capable(backbone)
+        if moved.keys() != self.start.keys():
+            raise ValueError("the fine-tuned backbone does not have the source backbone's layers")
+        distance = np.sqrt(sum(np.sum((moved[k] - w) ** 2) for k, w in self.start.items()))
+        norm = np.sqrt(sum(np.sum(w ** 2) for w in self.start.values()))
+        common = {"method": name, "per_class": per_class, "seed": int(seed),
+                  "n_train": None, "seconds": 0.0}
+        self.records.append({**common, "kind": "source accuracy", "n_test": int(len(self.y)),
+                             "accuracy": self._source_accuracy(backbone)})
+        self.records.append({**common, "kind": "distance", "accuracy": float(distance / norm)})
+
+    def _select(self, kind: str):
+        from course_lib.experiments import LabelEfficiency
+
+        return LabelEfficiency([{k: v for k, v in r.items() if k != "kind"}
+                                for r in self.records if r["kind"] == kind])
+
+    def forgetting(self):
+        """Source test accuracy (source head) per run, as a LabelEfficiency."""
+        return self._select("source accuracy")
+
+    def distances(self):
+        """``||W - W_s|| / ||W_s||`` per run, as a LabelEfficiency (its "accuracy" column)."""
+        return self._select("distance")
+
+
+def _named_capable(backbone: keras.Model) -> dict[str, np.ndarray]:
+    """``{"layer/variable": value}`` of the trainable-capable variables of ``backbone``."""
+    capable = {id(v) for v in capable_variables(backbone)}
+    return {f"{layer.name}/{v.name}": keras.ops.convert_to_numpy(v)
+            for layer in backbone.layers for v in layer.weights if id(v) in capable}
+
+
+def source_checkpoints(recipe: dict, epochs: Sequence[int], seed: int = 0) -> list[dict]:
+    """Sources of different quality for the same target: a fresh source model of ``recipe``
+    (the "cifar_source" recipe) trained for ``max(epochs)`` epochs (cosine-decayed rate over
+    that run, not over the shipped model's 15 epochs), its weights kept after each epoch in
+    ``epochs``. Returns one dict per checkpoint: ``{"epochs", "source_accuracy", "model"}``,
+    the model a :func:`build_source` model with those weights."""
+    epochs = sorted({checks.check_positive_int("epochs", int(e)) for e in epochs})
+    x, y = source_data("cifar_source", "train", recipe["sample"])
+    x_test, y_test = source_data("cifar_source", "test", recipe["sample"])
+    keras.utils.set_random_seed(seed)
+    model = build_source(recipe)
+    kept = {}
+    keep = keras.callbacks.LambdaCallback(
+        on_epoch_end=lambda epoch, logs: kept.update(
+            {epoch + 1: model.get_weights()} if epoch + 1 in epochs else {}))
+    batches = int(np.ceil(len(y) / recipe["batch_size"]))
+    compile_classifier(model, recipe["learning_rate"], total_steps=max(epochs) * batches,
+                       optimizer=recipe["optimizer"])
+    model.fit(x, y, epochs=max(epochs), batch_size=recipe["batch_size"], shuffle=True,
+              verbose=0, callbacks=[keep])
+    found = []
+    for epoch in epochs:
+        copy = build_source(recipe)
+        copy.set_weights(kept[epoch])
+        found.append({"epochs": epoch, "source_accuracy": accuracy(copy, x_test, y_test),
+                      "model": copy})
+    return found
 
 
 # --------------------------------------------------------------------------------------------
@@ -573,57 +608,6 @@ def l2sp_agreement(source_model: keras.Model, alpha: float, x: np.ndarray, y: np
                                                  for g in gradient))}
 
 
-# --------------------------------------------------------------------------------------------
-# Stand-ins for the documents' errors (small, exact, runnable).
-# --------------------------------------------------------------------------------------------
-
-
-def document_003_loss(delta_w: np.ndarray, w_s: np.ndarray, x: np.ndarray, y: np.ndarray,
-                      lam: float) -> float:
-    """Document 003, section 4.4, as printed: ``J = 1/2 sum_i ||W_s x_i - y_i||^2 +
-    lambda sum_j ||Delta W_j||^2`` (the target weights being ``W_t = W_s + Delta W``).
-
-    w_s, delta_w: (outputs, inputs); x: (n, inputs); y: (n, outputs)."""
-    return float(0.5 * np.sum((x @ w_s.T - y) ** 2) + lam * np.sum(delta_w ** 2))
-
-
-def corrected_transfer_loss(w_t: np.ndarray, w_s: np.ndarray, x: np.ndarray, y: np.ndarray,
-                            alpha: float) -> float:
-    """The objective the document means (L2-SP with a squared-error model, to stay close to
-    it): ``J(W_t) = 1/n sum_i 1/2 ||W_t x_i - y_i||^2 + alpha/2 ||W_t - W_s||^2``; shapes as in
-    :func:`document_003_loss`."""
-    return float(0.5 * np.mean(np.sum((x @ w_t.T - y) ** 2, axis=1))
-                 + 0.5 * alpha * np.sum((w_t - w_s) ** 2))
-
-
-class TorchLinearStandIn:
-    """The attributes of ``torch.nn.Linear(in_features, out_features)`` that document 001's code
-    touches (``weight`` is ``(out_features, in_features)``, as in PyTorch); ``__call__``
-    computes ``x @ weight.T`` and fails as PyTorch does when the widths do not match."""
-
-    def __init__(self, in_features: int, out_features: int):
-        self.in_features, self.out_features = in_features, out_features
-        self.weight = np.zeros((out_features, in_features))
-
-    def __call__(self, x: np.ndarray) -> np.ndarray:
-        if x.shape[-1] != self.in_features:
-            raise RuntimeError(f"mat1 and mat2 shapes cannot be multiplied ({x.shape[0]}x"
-                               f"{x.shape[-1]} and {self.in_features}x{self.out_features})")
-        return x @ self.weight.T
-
-
-def vgg16_classifier_input(image_size: int = 32) -> int:
-    """The width of the vector torchvision's VGG16 hands to ``model.classifier`` for square
-    images of ``image_size`` pixels: five 2x2 poolings, then ``AdaptiveAvgPool2d((7, 7))``
-    (which copies a 1x1 map 49 times for 32x32 inputs), then flatten: 512 * 7 * 7."""
-    side = image_size
-    for _ in range(5):
-        side //= 2
-    if side < 1:
-        raise ValueError(f"`image_size` {image_size} is too small for VGG16's five poolings")
-    return 512 * 7 * 7
-
-
 def first_step_change(source_model: keras.Model, x: np.ndarray, y: np.ndarray, *,
                       head: str = "trained", learning_rate: float = 0.01,
                       blocks: Sequence[str] = ("block3", "block4"), num_classes: int = 5,
@@ -679,21 +663,102 @@ def chapter_recipe(fast: bool) -> dict:
         steps = {"min_steps": 16, "min_epochs": 1, "max_epochs": 8}
         scratch = {"batch_size": 32, "learning_rate": 2e-3, "optimizer": "adam", **steps}
         return {"budgets": [10, 50], "seeds": [0], "validation_per_class": 20,
-                "alphas": [0.1], "tune_budgets": [10], "tune_seeds": [0],
                 "negative_budgets": [10], "all_layers_budgets": [50],
                 "head": {"iterations": 300, "learning_rate": 1e-2, "prior": 5.0},
                 "fine_tune": {"blocks": ["block3", "block4"], "batch_size": 32,
                               "learning_rate": 3e-4, "optimizer": "adam", **steps},
                 "fine_tune_all": {**scratch, "blocks": True, "learning_rate": 3e-4},
-                "scratch": scratch}
+                "scratch": scratch,
+                "penalty": {"budgets": [10], "alphas": [0.01, 0.1], "beta": 0.01,
+                            "tune_seeds": [0], "fine_tune": {**steps, "blocks": True,
+                            "batch_size": 32, "learning_rate": 0.01, "optimizer": "sgd"}},
+                "source_epochs": [1]}
     scratch = {"batch_size": 64, "learning_rate": 3e-3, "optimizer": "adam",
                "min_steps": 300, "min_epochs": 15, "max_epochs": 100}
     return {"budgets": [10, 25, 100, 500, 1000], "seeds": [0, 1, 2], "validation_per_class": 500,
-            "alphas": [0.01, 0.1, 1.0], "tune_budgets": [10, 25], "tune_seeds": [0, 1, 2],
             "negative_budgets": [10, 100], "all_layers_budgets": [1000],
             "head": {"iterations": 300, "learning_rate": 1e-2, "prior": 20.0},
             "fine_tune": {"blocks": ["block3", "block4"], "batch_size": 32,
                           "learning_rate": 1e-3, "optimizer": "adam", "min_steps": 150,
                           "min_epochs": 3, "max_epochs": 40},
             "fine_tune_all": {**scratch, "blocks": True, "learning_rate": 1e-3},
-            "scratch": scratch}
+            "scratch": scratch,
+            # L2-SP as Li et al. (2018) run it: every layer (batch norm frozen), SGD with
+            # momentum 0.9, the head decayed with beta = 0.01, alpha chosen per budget on the
+            # validation split among `alphas` (penalty_sweep), for L2-SP and for L2 toward 0
+            "penalty": {"budgets": [10, 100, 1000], "alphas": [0.001, 0.01, 0.1, 1.0],
+                        "beta": 0.01, "tune_seeds": [0, 1],
+                        "fine_tune": {"blocks": True, "batch_size": 32, "learning_rate": 0.01,
+                                      "optimizer": "sgd", "min_steps": 150, "min_epochs": 3,
+                                      "max_epochs": 40}},
+            # sources of lower quality: the source recipe stopped after 1 and 3 epochs
+            "source_epochs": [1, 3]}
+
+
+PENALTIES = {"L2-SP": "source", "L2": "zero"}
+PENALTY_SWEEP = Path(__file__).resolve().parent / "studies" / "l2sp_alpha.json"
+
+
+def penalty_methods(source_model: keras.Model, recipe: dict,
+                    alphas: dict[str, float | dict] | None = None,
+                    log: FineTuneLog | None = None) -> dict[str, Method]:
+    """The L2-SP comparison's methods (every layer but batch norm, SGD + momentum): "SGD, no
+    penalty", and "SGD + L2-SP" / "SGD + L2" with ``alphas[penalty]`` (one value, or one per
+    budget); without ``alphas``, one method per value of ``recipe["penalty"]["alphas"]``
+    ("SGD + L2-SP, alpha=0.01", ...) for :func:`penalty_sweep`."""
+    settings = recipe["penalty"]
+    methods = {"SGD, no penalty": fine_tune_method(source_model, settings["fine_tune"],
+                                                   recipe["head"], log=log,
+                                                   name="SGD, no penalty")}
+    for penalty, toward in PENALTIES.items():
+        choices = ({f"SGD + {penalty}": alphas[penalty]} if alphas is not None else
+                   {f"SGD + {penalty}, alpha={a}": a for a in settings["alphas"]})
+        for label, alpha in choices.items():
+            methods[label] = fine_tune_method(source_model, settings["fine_tune"], recipe["head"],
+                                              alpha=alpha, beta=settings["beta"], toward=toward,
+                                              log=log, name=label)
+    return methods
+
+
+def penalty_sweep(source_model: keras.Model, recipe: dict, x_pool: np.ndarray,
+                  y_pool: np.ndarray, x_val: np.ndarray, y_val: np.ndarray,
+                  progress: bool = True):
+    """Every alpha of ``recipe["penalty"]["alphas"]`` for L2-SP and for L2, at every budget of
+    ``recipe["penalty"]["budgets"]`` and seed of its ``tune_seeds``, scored on the
+    **validation** split (x_val, y_val); returns the ``experiments.LabelEfficiency``."""
+    from course_lib.experiments import label_efficiency
+
+    settings = recipe["penalty"]
+    return label_efficiency(penalty_methods(source_model, recipe), x_pool, y_pool, x_val, y_val,
+                            budgets=settings["budgets"], seeds=settings["tune_seeds"],
+                            progress=progress)
+
+
+def chosen_alphas(sweep, recipe: dict) -> dict[str, dict[int, float]]:
+    """``{"L2-SP": {budget: alpha}, "L2": {...}}``: per penalty and budget, the alpha of the
+    best mean validation accuracy over the tuning seeds (ties: the smaller alpha)."""
+    settings = recipe["penalty"]
+    return {penalty: {budget: max(sorted(settings["alphas"]), key=lambda a: round(
+        sweep.mean_sd(f"SGD + {penalty}, alpha={a}", budget)[0], 6))
+        for budget in settings["budgets"]} for penalty in PENALTIES}
+
+
+def load_penalty_sweep(recipe: dict, path: Path | None = None):
+    """The stored full-mode :func:`penalty_sweep` (``benchmarks/l2sp_alpha_sweep.py`` writes
+    it), as an ``experiments.LabelEfficiency``; a clear error if it is missing, unreadable, or
+    was made with another penalty recipe."""
+    import json
+
+    from course_lib.experiments import LabelEfficiency
+
+    path = PENALTY_SWEEP if path is None else Path(path)
+    try:
+        stored = json.loads(path.read_text())
+        records, made_with = stored["records"], stored["penalty"]
+    except (OSError, ValueError, KeyError, TypeError) as error:
+        raise ValueError(f"cannot read the stored alpha sweep {path.name} ({error}); make it "
+                         f"again with `python benchmarks/l2sp_alpha_sweep.py`") from None
+    if made_with != json.loads(json.dumps(recipe["penalty"])):
+        raise ValueError(f"{path.name} was made with another penalty recipe; make it again "
+                         f"with `python benchmarks/l2sp_alpha_sweep.py`")
+    return LabelEfficiency(records)

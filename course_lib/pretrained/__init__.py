@@ -56,6 +56,7 @@ REGISTRY: dict[str, str] = {
     "imdb_sgns": "course_lib.word_vectors:sgns_spec",
     "cifar_rotation": "course_lib.selfsupervised:rotation_spec",
     "cifar_denoising": "course_lib.selfsupervised:denoising_spec",
+    "cifar_simclr": "course_lib.contrastive:simclr_spec",
 }
 
 WEIGHTS_FILE = "model.weights.h5"

@@ -397,3 +397,31 @@ def test_pretext_accuracy_by_class_and_chapter_recipe(tiny_pretraining):
     full, fast = selfsupervised.chapter_recipe(False), selfsupervised.chapter_recipe(True)
     assert full["budgets"] == [10, 100] and len(full["seeds"]) >= 3
     assert full["target_trained_methods"] and not fast["target_trained_methods"]
+
+
+def test_simclr_model_is_registered_trains_and_leaves_its_statistics_alone(tiny_pretraining,
+                                                                           monkeypatch):
+    from course_lib import contrastive
+
+    recipe = contrastive.simclr_recipe(False)
+    assert pretrained.spec("cifar_simclr").name == "cifar_simclr"
+    assert recipe["backbone"] == cifar.BACKBONE
+    assert "labels discarded" in recipe["task"] and "test images unused" in recipe["task"]
+    import json  # matched pre-training budget
+
+    rotation = json.loads((pretrained.SHIPPED_DIR / "cifar_rotation.meta.json").read_text())
+    assert recipe["epochs"] * 2 == rotation["recipe"]["epochs"] * selfsupervised.ROTATIONS
+    real = contrastive.simclr_recipe
+    monkeypatch.setattr(contrastive, "simclr_recipe", lambda fast: {
+        **real(fast), "epochs": 1, "batch_size": 8,
+        "backbone": {"widths": [4, 4, 8, 8], "convs_per_block": 1}})
+    model, meta = pretrained.get_or_train("cifar_simclr", fast=True, verbose=False)
+    results = meta["results"]
+    assert model.output_shape == (None, 2, 64)
+    assert len(results["loss_history"]) == 1 and np.isfinite(results["loss_history"][0])
+    assert 0.0 <= results["contrastive_accuracy_held_out"] <= 1.0
+    assert results["chance_contrastive_accuracy"] == pytest.approx(1 / 15)
+    before = [keras.ops.convert_to_numpy(w) for w in model.weights]
+    contrastive.contrastive_accuracy(model, tiny_pretraining, batch_size=8)
+    assert all(np.array_equal(a, keras.ops.convert_to_numpy(b))          # inference mode only
+               for a, b in zip(before, model.weights, strict=True))

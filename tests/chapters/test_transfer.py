@@ -4,7 +4,7 @@ keras.applications path and the pre-trained source model (label efficiency has i
 import numpy as np
 import pytest
 
-from course_lib import cifar, finetuning, transfer
+from course_lib import cifar, finetuning, l2sp, transfer, transfer_errata
 
 
 def test_tasks_are_disjoint_halves_of_cifar10_relabelled():
@@ -107,29 +107,29 @@ def test_l2sp_numpy_gradient_matches_central_differences():
 
     weights, source, head = _arrays(0), _arrays(1), _arrays(2, ((4, 2),))
     alpha, beta = 0.3, 0.05
-    grads, head_grads = transfer.l2sp_gradient(weights, source, alpha, head, beta)
+    grads, head_grads = l2sp.l2sp_gradient(weights, source, alpha, head, beta)
     for param, grad in zip(weights + head, grads + head_grads, strict=True):
         numeric = nn.numerical_gradient(
-            lambda: transfer.l2sp_penalty(weights, source, alpha, head, beta), param)
+            lambda: l2sp.l2sp_penalty(weights, source, alpha, head, beta), param)
         assert grad.shape == param.shape
         assert nn.relative_error(grad, numeric) < 1e-6
     expected = 0.5 * alpha * sum(np.sum((w - s) ** 2) for w, s in zip(weights, source,
                                                                        strict=True))
     expected += 0.5 * beta * np.sum(head[0] ** 2)
-    assert transfer.l2sp_penalty(weights, source, alpha, head, beta) == pytest.approx(expected)
-    assert transfer.l2sp_penalty(source, source, alpha) == 0.0
+    assert l2sp.l2sp_penalty(weights, source, alpha, head, beta) == pytest.approx(expected)
+    assert l2sp.l2sp_penalty(source, source, alpha) == 0.0
 
 
 def test_l2sp_numpy_bad_input():
     weights, source = _arrays(0), _arrays(1)
     with pytest.raises(ValueError, match=r"`weights\[1\]` and `source\[1\]` must have the same shape"):
-        transfer.l2sp_penalty(weights, [source[0], source[1][:2], source[2]], 0.1)
+        l2sp.l2sp_penalty(weights, [source[0], source[1][:2], source[2]], 0.1)
     with pytest.raises(ValueError, match="same length, got 3 and 2"):
-        transfer.l2sp_gradient(weights, source[:2], 0.1)
+        l2sp.l2sp_gradient(weights, source[:2], 0.1)
     with pytest.raises(ValueError, match=r"`weights\[0\]` .* NaN"):
-        transfer.l2sp_penalty([np.full((2,), np.nan)], [np.zeros(2)], 0.1)
+        l2sp.l2sp_penalty([np.full((2,), np.nan)], [np.zeros(2)], 0.1)
     with pytest.raises(ValueError, match="`alpha` must be a finite number >= 0"):
-        transfer.L2SP(-1.0, np.zeros(2))
+        l2sp.L2SP(-1.0, np.zeros(2))
 
 
 def _tiny_classifier(seed=0):
@@ -156,18 +156,18 @@ def test_l2sp_regularizer_adds_the_numpy_penalty_to_the_loss():
 
     backbone, model = _tiny_classifier()
     source = [keras.ops.convert_to_numpy(v) for v in backbone.trainable_weights]
-    count = transfer.apply_l2sp(backbone, alpha=0.2, head=model.get_layer("head"), beta=0.05)
+    count = l2sp.apply_l2sp(backbone, alpha=0.2, head=model.get_layer("head"), beta=0.05)
     assert count == sum(s.size for s in source)
     _perturb(model, seed=1)
     current = [keras.ops.convert_to_numpy(v) for v in backbone.trainable_weights]
     head = [keras.ops.convert_to_numpy(v) for v in model.get_layer("head").trainable_weights]
-    expected = transfer.l2sp_penalty(current, source, 0.2, head, 0.05)
+    expected = l2sp.l2sp_penalty(current, source, 0.2, head, 0.05)
     total = float(sum(keras.ops.convert_to_numpy(loss) for loss in model.losses))
     assert total == pytest.approx(expected, rel=1e-5)
     finetuning.set_trainable(backbone, False)                    # frozen variables add nothing
     head_only = float(sum(keras.ops.convert_to_numpy(loss) for loss in model.losses))
-    assert head_only == pytest.approx(transfer.l2sp_penalty([], [], 0.2, head, 0.05), rel=1e-5)
-    transfer.remove_regularizers(model)
+    assert head_only == pytest.approx(l2sp.l2sp_penalty([], [], 0.2, head, 0.05), rel=1e-5)
+    l2sp.remove_regularizers(model)
     assert model.losses == []
 
 
@@ -176,7 +176,7 @@ def test_l2sp_regularizer_adds_the_numpy_penalty_to_the_loss():
 # code runs on the current backend and, in a subprocess, on JAX.
 L2SP_STEP = """
 import numpy as np, keras
-from course_lib import cifar, finetuning, transfer
+from course_lib import cifar, finetuning, l2sp
 
 def models():
     keras.utils.set_random_seed(0)
@@ -189,19 +189,19 @@ rng = np.random.default_rng(0)
 x = rng.integers(0, 256, (8, 32, 32, 3)).astype("float32")
 y = rng.integers(0, 3, 8)
 plain_backbone, plain = models()
-l2sp_backbone, l2sp = models()
+l2sp_backbone, regularised = models()
 source = [keras.ops.convert_to_numpy(v) for v in l2sp_backbone.trainable_weights]
-transfer.apply_l2sp(l2sp_backbone, alpha=0.5)
+l2sp.apply_l2sp(l2sp_backbone, alpha=0.5)
 shift = [0.1 * rng.standard_normal(s.shape).astype("float32") for s in source]
 for backbone in (plain_backbone, l2sp_backbone):
     for variable, s, d in zip(backbone.trainable_weights, source, shift):
         variable.assign(s + d)
 displaced = [s + d for s, d in zip(source, shift)]
-for model in (plain, l2sp):
+for model in (plain, regularised):
     model.compile(optimizer=keras.optimizers.SGD(0.1),
                   loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True))
     model.train_on_batch(x, y)
-expected, _ = transfer.l2sp_gradient(displaced, source, 0.5)
+expected, _ = l2sp.l2sp_gradient(displaced, source, 0.5)
 worst = 0.0
 for p, q, g in zip(plain_backbone.trainable_weights, l2sp_backbone.trainable_weights, expected):
     step_difference = keras.ops.convert_to_numpy(p) - keras.ops.convert_to_numpy(q)
@@ -410,8 +410,12 @@ def test_chapter_recipe_fast_is_smaller_and_full_meets_the_issue():
         assert recipe["fine_tune_all"]["blocks"] is True
         for key in ("batch_size", "min_steps", "min_epochs", "max_epochs", "optimizer"):
             assert recipe["fine_tune_all"][key] == recipe["scratch"][key]
-    assert set(full["tune_budgets"]) <= set(full["budgets"])
     assert set(full["negative_budgets"]) <= set(full["budgets"])
+    for recipe in (fast, full):                 # L2-SP as the paper runs it: SGD, every layer
+        penalty = recipe["penalty"]
+        assert penalty["fine_tune"]["optimizer"] == "sgd" and penalty["fine_tune"]["blocks"] is True
+        assert set(penalty["budgets"]) <= set(recipe["budgets"]) and len(penalty["alphas"]) >= 2
+    assert len(full["penalty"]["tune_seeds"]) >= 2 and len(full["penalty"]["budgets"]) >= 3
     assert set(fast["negative_budgets"]) <= set(fast["budgets"])
 
 
@@ -422,23 +426,23 @@ def test_document_003_loss_ignores_the_data_and_the_correction_does_not():
     x, w_s = rng.standard_normal((6, 3)), rng.standard_normal((2, 3))
     y = rng.standard_normal((6, 2))
     delta = 0.2 * rng.standard_normal((2, 3))
-    numeric = nn.numerical_gradient(lambda: transfer.document_003_loss(delta, w_s, x, y, 0.1), delta)
+    numeric = nn.numerical_gradient(lambda: transfer_errata.document_003_loss(delta, w_s, x, y, 0.1), delta)
     np.testing.assert_allclose(numeric, 0.2 * delta, atol=1e-8)
     w_t = w_s.copy()
-    numeric = nn.numerical_gradient(lambda: transfer.corrected_transfer_loss(w_t, w_s, x, y, 0.1), w_t)
+    numeric = nn.numerical_gradient(lambda: transfer_errata.corrected_transfer_loss(w_t, w_s, x, y, 0.1), w_t)
     analytic = ((x @ w_s.T - y).T @ x) / len(x)                 # the data gradient at W_t = W_s
     assert nn.relative_error(numeric, analytic) < 1e-6
 
 
 def test_document_001_stand_ins():
-    layer = transfer.TorchLinearStandIn(4096, 1000)
+    layer = transfer_errata.TorchLinearStandIn(4096, 1000)
     with pytest.raises(AttributeError):
         _ = layer.num_features
-    assert transfer.vgg16_classifier_input(32) == transfer.vgg16_classifier_input(224) == 25088
+    assert transfer_errata.vgg16_classifier_input(32) == transfer_errata.vgg16_classifier_input(224) == 25088
     with pytest.raises(RuntimeError, match=r"64x25088 and 4096x512"):
-        transfer.TorchLinearStandIn(4096, 512)(np.zeros((64, 25088)))
+        transfer_errata.TorchLinearStandIn(4096, 512)(np.zeros((64, 25088)))
     with pytest.raises(ValueError, match="too small"):
-        transfer.vgg16_classifier_input(16)
+        transfer_errata.vgg16_classifier_input(16)
 
 
 def test_first_step_is_smaller_from_a_trained_head():
@@ -459,3 +463,134 @@ def test_head_settings_turn_a_prior_into_an_l2_per_example():
     config = {"iterations": 10, "learning_rate": 0.1, "prior": 20.0}
     assert transfer.head_settings(config, 50) == {"iterations": 10, "learning_rate": 0.1, "l2": 0.4}
     assert transfer.head_settings({"l2": 0.3}, 50) == {"l2": 0.3}
+
+
+def test_l2_toward_zero_is_the_penalty_with_a_zero_reference():
+    import keras
+
+    backbone, model = _tiny_classifier()
+    l2sp.apply_l2sp(backbone, alpha=0.3, toward="zero")
+    current = [keras.ops.convert_to_numpy(v) for v in backbone.trainable_weights]
+    total = float(sum(keras.ops.convert_to_numpy(loss) for loss in model.losses))
+    assert total == pytest.approx(0.15 * sum(float(np.sum(w ** 2)) for w in current), rel=1e-5)
+    with pytest.raises(ValueError, match="toward"):
+        l2sp.apply_l2sp(backbone, 0.1, toward="origin")
+
+
+def test_capable_variables_include_frozen_batchnorm_and_keep_the_flags():
+    # on TensorFlow `backbone.trainable = True` is a no-op when the outer flag is already True:
+    # the batch-norm scales frozen inside must still be found, and stay frozen
+    backbone, _ = _tiny_classifier()
+    finetuning.set_trainable(backbone, True, batchnorm=False)
+    flags = [layer.trainable for layer in backbone.layers]
+    found = l2sp.capable_variables(backbone)
+    assert len(found) == 12                                  # 4 kernels + 4 gammas + 4 betas
+    assert [layer.trainable for layer in backbone.layers] == flags
+
+
+def test_chosen_alphas_take_the_best_mean_and_the_smaller_on_ties():
+    from course_lib.experiments import LabelEfficiency
+
+    recipe = {"penalty": {"budgets": [10, 100], "alphas": [0.01, 0.1, 1.0]}}
+    scores = {("L2-SP", 10): [0.5, 0.6, 0.6], ("L2-SP", 100): [0.7, 0.65, 0.6],
+              ("L2", 10): [0.4, 0.4, 0.3], ("L2", 100): [0.2, 0.3, 0.25]}
+    records = [{"method": f"SGD + {penalty}, alpha={alpha}", "per_class": budget, "seed": seed,
+                "accuracy": value + 0.01 * seed}
+               for (penalty, budget), values in scores.items()
+               for alpha, value in zip(recipe["penalty"]["alphas"], values, strict=True)
+               for seed in (0, 1)]
+    assert transfer.chosen_alphas(LabelEfficiency(records), recipe) == {
+        "L2-SP": {10: 0.1, 100: 0.01}, "L2": {10: 0.01, 100: 0.1}}
+
+
+def test_the_stored_sweep_is_refused_when_missing_broken_or_made_otherwise(tmp_path):
+    import json
+
+    recipe = transfer.chapter_recipe(False)
+    with pytest.raises(ValueError, match="l2sp_alpha_sweep.py"):
+        transfer.load_penalty_sweep(recipe, tmp_path / "missing.json")
+    broken = tmp_path / "broken.json"
+    broken.write_text("{not json")
+    with pytest.raises(ValueError, match="cannot read"):
+        transfer.load_penalty_sweep(recipe, broken)
+    other = tmp_path / "other.json"
+    other.write_text(json.dumps({"penalty": {**recipe["penalty"], "beta": 0.5}, "records": []}))
+    with pytest.raises(ValueError, match="another penalty recipe"):
+        transfer.load_penalty_sweep(recipe, other)
+
+
+def test_the_shipped_sweep_matches_the_recipe_and_covers_it():
+    recipe = transfer.chapter_recipe(False)
+    sweep = transfer.load_penalty_sweep(recipe)
+    penalty = recipe["penalty"]
+    assert sorted(sweep.budgets) == sorted(penalty["budgets"])
+    for budget in penalty["budgets"]:
+        for name in ("L2-SP", "L2"):
+            for alpha in penalty["alphas"]:
+                assert len(sweep.accuracies(f"SGD + {name}, alpha={alpha}", budget)) == \
+                    len(penalty["tune_seeds"])
+    chosen = transfer.chosen_alphas(sweep, recipe)
+    assert set(chosen) == {"L2-SP", "L2"}
+
+
+def test_fine_tune_log_measures_forgetting_and_distance():
+    import keras
+
+    from course_lib.training import RandomCropFlip
+
+    keras.utils.set_random_seed(0)
+    recipe = {"backbone": {"widths": [4, 4, 4, 4], "convs_per_block": 1}, "classes": 3,
+              "augment": {"pad": 4, "flip": True}, "seed": 0}
+    source = transfer.build_source(recipe)
+    x, y = _images(12), np.arange(12) % 3
+    log = transfer.FineTuneLog(source, x, y)
+    untouched = cifar.classifier(transfer.transferred_backbone(source), 3,
+                                 augment=RandomCropFlip(4, seed=0))
+    log.measure("copy", untouched, 4, 0)
+    assert log.forgetting().accuracies("copy", 4)[0] == pytest.approx(log.before)
+    assert log.distances().accuracies("copy", 4)[0] == 0.0
+    moved = cifar.classifier(transfer.transferred_backbone(source), 3)
+    _perturb(moved.get_layer("cifar_backbone"), seed=2)
+    log.measure("moved", moved, 4, 0)
+    assert log.distances().accuracies("moved", 4)[0] > 0.0
+    assert log.forgetting().n_test == 12
+
+
+def test_source_checkpoints_keep_the_asked_epochs(monkeypatch):
+    tiny = {**transfer._source_recipe("cifar_source", True), "epochs": 1,
+            "backbone": {"widths": [4, 4, 4, 4], "convs_per_block": 1}}
+    found = transfer.source_checkpoints(tiny, [2, 1])
+    assert [c["epochs"] for c in found] == [1, 2]
+    assert all(0.0 <= c["source_accuracy"] <= 1.0 for c in found)
+    first, second = (transfer.source_backbone(c["model"]).get_weights()[0] for c in found)
+    assert not np.array_equal(first, second)
+
+
+def test_set_trainable_keeps_nested_batchnorm_frozen():
+    import keras
+
+    application = keras.applications.MobileNetV3Small(
+        input_shape=(48, 48, 3), include_top=False, weights=None, pooling="avg")
+    outer = keras.Sequential([keras.Input((48, 48, 3)), application])
+    finetuning.set_trainable(outer, True)
+    inner_bn = [layer for layer in application.layers if finetuning.is_batchnorm(layer)]
+    assert inner_bn and not any(layer.trainable for layer in inner_bn)
+    assert any(layer.trainable for layer in application.layers if layer.weights)
+    finetuning.set_trainable(outer, True, batchnorm=True)
+    assert all(layer.trainable for layer in inner_bn)
+
+
+def test_applications_fine_tune_method_trains_on_a_local_weights_file(tmp_path):
+    import keras
+
+    application = keras.applications.MobileNetV3Small(
+        input_shape=(96, 96, 3), include_top=False, weights=None, pooling="avg")
+    path = tmp_path / "mobilenet.weights.h5"
+    application.save_weights(path)
+    config = {"blocks": True, "batch_size": 10, "learning_rate": 1e-3, "optimizer": "adam",
+              "min_steps": 1, "min_epochs": 1, "max_epochs": 1}
+    method = transfer.applications_fine_tune_method("MobileNetV3Small", path, config,
+                                                    {"iterations": 5, "learning_rate": 1e-2})
+    x, y = _images(10), np.arange(10) % 5
+    predictions = method(x, y, 0)(x)
+    assert predictions.shape == (10, 5) and np.all(np.isfinite(predictions))

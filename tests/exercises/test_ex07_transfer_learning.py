@@ -354,7 +354,7 @@ def test_reference_agrees_with_the_library_on_a_keras_backbone():
     import keras
     import numpy as np
 
-    from course_lib import cifar, finetuning, transfer
+    from course_lib import cifar, finetuning, l2sp
 
     def size(weights):
         return sum(int(np.prod(w.shape)) for w in weights)
@@ -374,6 +374,6 @@ def test_reference_agrees_with_the_library_on_a_keras_backbone():
     source = {v.path: keras.ops.convert_to_numpy(v).astype(np.float64) for v in backbone.weights}
     moved = {name: w + 0.1 * rng.standard_normal(w.shape) for name, w in source.items()}
     head = {"head/kernel": rng.standard_normal((16, 5)), "head/bias": rng.standard_normal(5)}
-    expected = transfer.l2sp_penalty(list(moved.values()), list(source.values()), 0.3,
+    expected = l2sp.l2sp_penalty(list(moved.values()), list(source.values()), 0.3,
                                      list(head.values()), 0.02)
     assert reference.l2sp_penalty({**moved, **head}, source, 0.3, 0.02) == pytest.approx(expected)
