@@ -514,7 +514,7 @@ def block_feature_model(network: keras.Model, blocks: list[str] | None = None,
     """A model sharing ``network``'s layers (a ``cifar.cifar_backbone``, or any model with
     layers named "block1", ...) from pixels to each block's output, average-pooled to a
     ``grid`` x ``grid`` map and flattened: pixels (batch, 32, 32, 3) -> one (batch, grid * grid *
-    channels) array per block. (Global pooling, grid=1, would leave block 1 with only its 16 channels.))
+    channels) array per block. (Global pooling, grid=1, would leave block 1 with only its 16 channels.)
     """
     from keras import layers
 
