@@ -1,4 +1,4 @@
-"""Contrastive self-supervision (chapter 08, section 6): SimCLR on the course's CIFAR backbone.
+"""Contrastive self-supervision (chapter 08, section 7): SimCLR on the course's CIFAR backbone.
 
 SimCLR (Chen, Kornblith, Norouzi and Hinton, *A simple framework for contrastive learning of
 visual representations*, ICML 2020) shows the network two random views of every image of a
@@ -109,8 +109,10 @@ class SimCLRViews(keras.layers.Layer):
     inference): pixels (batch, 32, 32, 3), 0..255 -> float32, same shape, 0..255.
 
     1. random resized crop: a box of ``crop_scale`` of the area (uniform) and aspect ratio in
-       [3/4, 4/3] (log-uniform), resized back to 32x32 (bilinear), flipped left-right with
-       probability 1/2 (one ``ops.image.affine_transform`` per batch);
+       [3/4, 4/3] (log-uniform), its sides clipped to the image (so wide or tall boxes near
+       full area come out smaller and less elongated than drawn: about 16 % of them with the
+       defaults), resized back to 32x32 (bilinear), flipped left-right with probability 1/2 (one
+       ``ops.image.affine_transform`` per batch);
     2. colour jitter with probability 0.8: brightness, contrast and saturation factors uniform
        in [1 - jitter, 1 + jitter], in that order (SimCLR also jitters hue, in random order;
        left out here for speed);
@@ -249,9 +251,11 @@ def contrastive_accuracy(model: keras.Model, images: np.ndarray, batch_size: int
                          seed: int = 0) -> float:
     """The pretext task's accuracy on ``images`` (n, 32, 32, 3): in batches of ``batch_size``,
     the share of views whose most similar other view in the batch is the other view of the same
-    image (chance: 1 / (2 batch - 1)). The views are drawn with the training augmentation."""
-    keras.utils.set_random_seed(seed)
-    views = model.get_layer("views")
+    image (chance: 1 / (2 batch - 1)). The views are drawn with the training augmentation's
+    settings by a new :class:`SimCLRViews` seeded with ``seed`` (the model's own is untouched);
+    the network runs in inference mode, so its weights and statistics do not change."""
+    trained = model.get_layer("views")
+    views = SimCLRViews.from_config({**trained.get_config(), "seed": seed})
     backbone, projection = model.get_layer("cifar_backbone"), model.get_layer("projection")
     correct, total = 0, 0
     for start in range(0, len(images) - batch_size + 1, batch_size):
@@ -280,7 +284,8 @@ def train_simclr(model: keras.Model, recipe: dict, verbose: bool = True) -> dict
     x_pool, x_held = unlabelled_images(recipe["fast"])
     batch = recipe["batch_size"]
     steps = len(x_pool) // batch * recipe["epochs"]
-    # the backbone's batch norm sees each view's batch on its own, as in SimCLR's two passes
+    # unlike SimCLR, which normalises both views in one batch, the backbone's batch norm sees each
+    # view's batch on its own (two calls of the backbone)
     model.compile(optimizer=_one_cycle_adamw(recipe, steps),
                   loss=NTXent(recipe["temperature"]))
     monitor = TrainingMonitor(batch_size=batch, monitor="loss", verbose=verbose)

@@ -422,6 +422,7 @@ def test_simclr_model_is_registered_trains_and_leaves_its_statistics_alone(tiny_
     assert 0.0 <= results["contrastive_accuracy_held_out"] <= 1.0
     assert results["chance_contrastive_accuracy"] == pytest.approx(1 / 15)
     before = [keras.ops.convert_to_numpy(w) for w in model.weights]
-    contrastive.contrastive_accuracy(model, tiny_pretraining, batch_size=8)
+    first = contrastive.contrastive_accuracy(model, tiny_pretraining, batch_size=8, seed=1)
+    assert contrastive.contrastive_accuracy(model, tiny_pretraining, batch_size=8, seed=1) == first
     assert all(np.array_equal(a, keras.ops.convert_to_numpy(b))          # inference mode only
                for a, b in zip(before, model.weights, strict=True))

@@ -85,7 +85,7 @@ def test_views_keep_a_constant_image_constant_without_colour_changes():
     np.testing.assert_allclose(_numpy(views(images, training=True)), 100.0, atol=1e-3)
 
 
-def test_full_scale_crop_without_flip_is_the_identity_mapping():
+def test_the_affine_transform_convention_the_crop_relies_on():
     # the affine map of the crop: output pixel x -> ox + (x + 0.5) w/32 - 0.5; for w = 32 and
     # ox = 0 that is x itself, and its mirror is 31 - x
     ramp = np.broadcast_to(np.arange(32, dtype=np.float32)[None, None, :, None] * 8,
