@@ -201,28 +201,17 @@ class SimCLRViews(keras.layers.Layer):
 
 def simclr_recipe(fast: bool) -> dict:
     """The recipe of the SimCLR-pretrained backbone (``pretrained`` cache key)."""
-    from course_lib.selfsupervised import HELD_OUT, SPLIT_SEED
+    from course_lib.selfsupervised import pretext_recipe
 
-    return {
-        "task": "SimCLR (two augmented views per image, NT-Xent), CIFAR-10 training images, "
-                "labels discarded, test images unused",
-        "fast": bool(fast),
-        "held_out": HELD_OUT["fast" if fast else "full"],
-        "split_seed": SPLIT_SEED,
-        "backbone": dict(cifar.BACKBONE),
-        "augment": "random resized crop (scale 0.2-1) + flip, colour jitter 0.4 (p 0.8), "
-                   "grayscale (p 0.2)",
-        "projection": [128, 64],
-        "temperature": 0.5,
-        "batch_size": 64 if fast else 256,
+    return pretext_recipe(
+        fast, "SimCLR (two augmented views per image, NT-Xent), CIFAR-10 training images, "
+              "labels discarded, test images unused",
+        augment="random resized crop (scale 0.2-1) + flip, colour jitter 0.4 (p 0.8), "
+                "grayscale (p 0.2)",
+        projection=[128, 64], temperature=0.5, batch_size=64 if fast else 256,
         # 10 epochs x 2 views: as many images through the backbone as the rotation network's
         # 5 epochs x 4 rotations (a matched pre-training budget)
-        "epochs": 2 if fast else 10,
-        "optimizer": "AdamW + one-cycle",
-        "learning_rate": 3e-3,
-        "weight_decay": 5e-4,
-        "seed": 0,
-    }
+        epochs=2 if fast else 10)
 
 
 def simclr_model(recipe: dict) -> keras.Model:

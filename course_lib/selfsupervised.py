@@ -305,23 +305,23 @@ def unlabelled_images(fast: bool | None = None) -> tuple[np.ndarray, np.ndarray]
 # ---------------------------------------------------------------- the rotation pretext model
 
 
+def pretext_recipe(fast: bool, task: str, **settings) -> dict:
+    """A pre-training recipe of this chapter (a ``pretrained`` cache key): what every pretext
+    network shares (the held-out split, the backbone, AdamW with a one-cycle schedule, the
+    seed), then ``task`` (what it learns from, said in words) and its own ``settings``."""
+    return {"task": task, "fast": bool(fast), "held_out": HELD_OUT["fast" if fast else "full"],
+            "split_seed": SPLIT_SEED, "backbone": dict(cifar.BACKBONE),
+            "optimizer": "AdamW + one-cycle", "learning_rate": 3e-3, "weight_decay": 5e-4,
+            "seed": 0, **settings}
+
+
 def rotation_recipe(fast: bool) -> dict:
     """The recipe of the rotation-pretrained network (``pretrained`` cache key)."""
-    return {
-        "task": "rotation prediction (0/90/180/270 degrees), CIFAR-10 training images, "
-                "labels discarded, test images unused",
-        "fast": bool(fast),
-        "held_out": HELD_OUT["fast" if fast else "full"],
-        "split_seed": SPLIT_SEED,
-        "backbone": dict(cifar.BACKBONE),
-        "augment": "random crop (pad 4) and horizontal flip, before the rotation",
-        "batch_size": 64 if fast else 128,
-        "epochs": 2 if fast else 5,
-        "optimizer": "AdamW + one-cycle",
-        "learning_rate": 3e-3,
-        "weight_decay": 5e-4,
-        "seed": 0,
-    }
+    return pretext_recipe(
+        fast, "rotation prediction (0/90/180/270 degrees), CIFAR-10 training images, "
+              "labels discarded, test images unused",
+        augment="random crop (pad 4) and horizontal flip, before the rotation",
+        batch_size=64 if fast else 128, epochs=2 if fast else 5)
 
 
 def _backbone(recipe: dict, name: str = "cifar_backbone") -> keras.Model:
@@ -398,22 +398,11 @@ def rotation_spec():
 
 def denoising_recipe(fast: bool) -> dict:
     """The recipe of the denoising autoencoder (the same backbone as encoder)."""
-    return {
-        "task": "denoising autoencoder: reconstruct the clean image from one with half of its "
-                "pixels masked; CIFAR-10 training images, labels discarded, test images unused",
-        "fast": bool(fast),
-        "held_out": HELD_OUT["fast" if fast else "full"],
-        "split_seed": SPLIT_SEED,
-        "backbone": dict(cifar.BACKBONE),
-        "mask_rate": 0.5,
-        "decoder_widths": [64, 32, 16, 16],
-        "batch_size": 64 if fast else 128,
-        "epochs": 2 if fast else 4,
-        "optimizer": "AdamW + one-cycle",
-        "learning_rate": 3e-3,
-        "weight_decay": 5e-4,
-        "seed": 0,
-    }
+    return pretext_recipe(
+        fast, "denoising autoencoder: reconstruct the clean image from one with half of its "
+              "pixels masked; CIFAR-10 training images, labels discarded, test images unused",
+        mask_rate=0.5, decoder_widths=[64, 32, 16, 16], batch_size=64 if fast else 128,
+        epochs=2 if fast else 4)
 
 
 class PixelMask(keras.layers.Layer):
