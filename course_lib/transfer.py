@@ -385,8 +385,8 @@ class FineTuneLog:
     """What fine-tuning did to the source network, one record per run: the source task's test
     accuracy with the **source head** put back on the fine-tuned backbone (catastrophic
     forgetting is the drop from ``before``, the source model's own accuracy measured the same
-    way), and how far the backbone moved, ``||W - W_s|| / ||W_s||`` over its trainable-capable variables (batch-norm
-    moving statistics excluded).
+    way), and how far the backbone moved, ``||W - W_s|| / ||W_s||`` over its trainable-capable
+    variables (batch-norm moving statistics excluded).
 
     source_model: a :func:`build_source` model (its backbone and its "head");
     x_source_test, y_source_test: the source task's test images (n, 32, 32, 3) and labels (n,).
