@@ -91,10 +91,11 @@ class NTXent(keras.losses.Loss):
         y_pred = ops.convert_to_tensor(y_pred)
         n = ops.shape(y_pred)[0]
         h = ops.concatenate([y_pred[:, 0], y_pred[:, 1]], axis=0)
-        u = h / ops.sqrt(ops.sum(ops.square(h), axis=1, keepdims=True))
+        # (the tiny floor only guards an all-zero projection against 0 / 0)
+        u = h / ops.sqrt(ops.maximum(ops.sum(ops.square(h), axis=1, keepdims=True), 1e-24))
         s = ops.matmul(u, ops.transpose(u)) / self.temperature
-        eye = ops.eye(2 * n, dtype=s.dtype)
-        s = s - 1e9 * eye                                          # exclude a view from its row
+        eye = ops.eye(2 * n, dtype="bool")
+        s = ops.where(eye, float("-inf"), s)                       # exclude a view from its row
         positive = ops.concatenate([ops.arange(n, 2 * n), ops.arange(0, n)])
         picked = ops.take_along_axis(s, ops.expand_dims(positive, 1), axis=1)[:, 0]
         per_view = ops.logsumexp(s, axis=1) - picked
@@ -159,13 +160,7 @@ class SimCLRViews(keras.layers.Layer):
         ox = self._uniform(batch, 0.0, 1.0) * (size - w)
         oy = self._uniform(batch, 0.0, 1.0) * (size - h)
         flip = ops.cast(self._uniform(batch, 0.0, 1.0) < 0.5, "float32")
-        sx, sy = w / size, h / size
-        # output pixel x -> input x' = ox + (x + 0.5) sx - 0.5 (or mirrored inside the box)
-        a0 = sx * (1 - 2 * flip)
-        a2 = ox + 0.5 * sx - 0.5 + flip * (w - sx)
-        b2 = oy + 0.5 * sy - 0.5
-        zeros = ops.zeros_like(sx)
-        transform = ops.concatenate([a0, zeros, a2, zeros, sy, b2, zeros, zeros], axis=1)
+        transform = crop_transform(ox, oy, w, h, flip, size)
         x = ops.image.affine_transform(x, transform, interpolation="bilinear",
                                        fill_mode="nearest")
         weights = ops.convert_to_tensor([0.299, 0.587, 0.114], dtype="float32")
@@ -194,6 +189,20 @@ class SimCLRViews(keras.layers.Layer):
         return {**super().get_config(), "crop_scale": self.crop_scale, "jitter": self.jitter,
                 "jitter_probability": self.jitter_probability,
                 "gray_probability": self.gray_probability, "seed": self.seed}
+
+
+def crop_transform(ox, oy, w, h, flip, size: float = 32.0):
+    """The ``ops.image.affine_transform`` rows (batch, 8) that resize the box at (ox, oy) of
+    w x h pixels to the whole ``size`` x ``size`` image, mirrored where ``flip`` is 1: output
+    pixel x reads input x' = ox + (x + 0.5) w / size - 0.5 (pixel centres line up), or
+    ox + w - (x + 0.5) w / size - 0.5 when flipped; likewise for y without the mirror.
+    Every argument is (batch, 1), float."""
+    sx, sy = w / size, h / size
+    a0 = sx * (1 - 2 * flip)
+    a2 = ox + 0.5 * sx - 0.5 + flip * (w - sx)
+    b2 = oy + 0.5 * sy - 0.5
+    zeros = ops.zeros_like(sx)
+    return ops.concatenate([a0, zeros, a2, zeros, sy, b2, zeros, zeros], axis=1)
 
 
 # ---------------------------------------------------------------- the pre-trained network

@@ -85,14 +85,30 @@ def test_views_keep_a_constant_image_constant_without_colour_changes():
     np.testing.assert_allclose(_numpy(views(images, training=True)), 100.0, atol=1e-3)
 
 
-def test_the_affine_transform_convention_the_crop_relies_on():
-    # the affine map of the crop: output pixel x -> ox + (x + 0.5) w/32 - 0.5; for w = 32 and
-    # ox = 0 that is x itself, and its mirror is 31 - x
-    ramp = np.broadcast_to(np.arange(32, dtype=np.float32)[None, None, :, None] * 8,
-                           (1, 32, 32, 3)).copy()
-    flip = keras.ops.convert_to_tensor([[-1.0, 0, 31.0, 0, 1.0, 0, 0, 0]])
-    mirrored = _numpy(keras.ops.image.affine_transform(ramp, flip, interpolation="bilinear"))
-    np.testing.assert_allclose(mirrored[0, 0, :, 0], ramp[0, 0, ::-1, 0], atol=1e-4)
+def _crop(image, ox, oy, w, h, flip):
+    column = [[float(v)] for v in (ox, oy, w, h, flip)]
+    rows = contrastive.crop_transform(*(keras.ops.convert_to_tensor([c], dtype="float32")
+                                        for c in column))
+    return _numpy(keras.ops.image.affine_transform(image, rows, interpolation="bilinear",
+                                                   fill_mode="nearest"))
+
+
+def test_crop_transform_whole_image_is_the_identity_and_its_mirror():
+    image = np.random.default_rng(0).uniform(0, 255, (1, 32, 32, 3)).astype(np.float32)
+    np.testing.assert_allclose(_crop(image, 0, 0, 32, 32, 0), image, atol=1e-3)
+    np.testing.assert_allclose(_crop(image, 0, 0, 32, 32, 1), image[:, :, ::-1], atol=1e-3)
+
+
+def test_crop_transform_reads_inside_its_box():
+    # a box of 8 x 16 pixels at (4, 10), resized to 32 x 32: the sampling positions span the
+    # box's extent, so away from the outermost output pixels (which blend in the box's border
+    # neighbours, as any half-pixel resize does) every value comes from inside the box
+    image = np.zeros((1, 32, 32, 3), np.float32)
+    image[:, 10:26, 4:12] = 200.0                     # rows (y) 10..25, columns (x) 4..11
+    for flip in (0, 1):
+        out = _crop(image, 4, 10, 8, 16, flip)
+        np.testing.assert_allclose(out[:, 2:30, 2:30], 200.0, atol=1e-3)
+        assert out.min() > 50.0                       # the border blends, never reads far off
 
 
 @pytest.mark.parametrize(("kwargs", "message"), [
