@@ -104,8 +104,9 @@ def _shipped_sha256(name: str, given: dict | None) -> str:
 
 
 def transplant(executed, chapter):
-    """``chapter`` with the code-cell outputs, execution counts and ``course.run`` record of
-    ``executed`` (same code cells, checked by :func:`run_problems`); text cells unchanged."""
+    """``chapter`` with the code-cell outputs, execution counts, execution timestamps (cell
+    metadata "execution") and ``course.run`` record of ``executed`` (same code cells, checked by
+    :func:`run_problems`); text cells unchanged."""
     ran = [c for c in executed.cells if c.cell_type == "code"]
     mine = [c for c in chapter.cells if c.cell_type == "code"]
     if [c.source for c in ran] != [c.source for c in mine]:
@@ -118,6 +119,9 @@ def transplant(executed, chapter):
             outputs.append(output)
         target["outputs"] = outputs
         target["execution_count"] = source.get("execution_count")
+        target.metadata.pop("execution", None)      # an earlier run's timestamps would mislead
+        if "execution" in source.get("metadata", {}):
+            target.metadata["execution"] = source.metadata["execution"]
     chapter.metadata.setdefault("course", {})["run"] = dict(executed.metadata["course"]["run"])
     return chapter
 

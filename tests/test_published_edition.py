@@ -75,6 +75,23 @@ def test_the_stored_run_used_the_shipped_models(path):
 
 
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.stem)
+def test_cell_timestamps_belong_to_the_stored_run(path):
+    from datetime import datetime, timedelta
+
+    def moment(text):
+        return datetime.fromisoformat(text.replace("Z", "+00:00"))
+
+    notebook = _read(path)
+    run = notebook.metadata["course"]["run"]
+    start = moment(run["date"]) - timedelta(seconds=1)
+    end = start + timedelta(seconds=run["seconds"] + 120)
+    for index, cell in enumerate(notebook.cells):
+        stamp = cell.get("metadata", {}).get("execution", {}).get("iopub.execute_input")
+        if cell.cell_type == "code" and stamp:
+            assert start <= moment(stamp) <= end, (index, stamp, run["date"])
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.stem)
 def test_text_states_figures_its_outputs_show(path):
     exceptions = TEXT_EXCEPTIONS.get(path.stem, {})
     missing = publish.unmatched_figures(_read(path), exceptions)
